@@ -42,8 +42,8 @@ class Backbone:
     """A pretrained feature extractor.
 
     ``module(inputs)`` returns pooled features ``(batch, num_features)`` (or per-token
-    features for token tasks). ``blocks`` lists parameter-name prefixes of ``module`` from
-    the input (embeddings) to the output (last block): layer-wise strategies use them.
+    features for token tasks). ``blocks`` groups the parameter names of ``module`` from the
+    input (stem, embeddings) to the output (last block): layer-wise strategies use them.
     ``family`` picks the native export layout: ``timm``, ``transformers`` or ``custom``.
     """
 
@@ -51,7 +51,7 @@ class Backbone:
     num_features: int
     preprocessing: Preprocessing
     family: Literal["timm", "transformers", "custom"]
-    blocks: list[str] = field(default_factory=list)
+    blocks: list[list[str]] = field(default_factory=list)
     info: dict[str, Any] = field(default_factory=dict)
 
 
@@ -86,7 +86,9 @@ class Strategy(Protocol):
 
     ``setup`` freezes/prepares the model once; ``param_groups`` returns optimizer groups
     (each with ``params`` and ``lr``); ``extra_loss`` adds a regulariser (or ``None``);
-    ``on_epoch_start`` returns True when the optimizer must be rebuilt (a phase change).
+    ``on_epoch_start(epoch, model)`` applies the phase of ``epoch`` to the model (idempotent:
+    it is also called on resume) and returns True when the set of trainable parameters
+    changed, so the trainer rebuilds the optimizer and schedule.
     ``state_dict``/``load_state_dict`` carry the strategy's phase across a resume.
     """
 

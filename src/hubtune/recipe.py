@@ -304,19 +304,38 @@ def _format_errors(err: ValidationError) -> list[str]:
     return list(dict.fromkeys(problems))
 
 
+def _prune(data: dict[str, Any], locs: list[tuple[Any, ...]]) -> dict[str, Any]:
+    """A copy of ``data`` without the keys at ``locs`` (invalid values fall back to defaults)."""
+    import copy
+
+    out = copy.deepcopy(data)
+    for loc in locs:
+        node: Any = out
+        for part in loc[:-1]:
+            node = node.get(part) if isinstance(node, dict) else None
+        if isinstance(node, dict):
+            node.pop(loc[-1], None)
+    return out
+
+
 def recipe_from_dict(data: dict[str, Any], source: str | None = None) -> Recipe:
     """Validate a plain mapping (after extends/overrides) into a :class:`Recipe`."""
     problems: list[str] = []
     data = _expand_env(data, problems)
-    recipe = None
+    recipe, pruned = None, data
     try:
         recipe = Recipe.model_validate(data)
     except ValidationError as e:
         problems += _format_errors(e)
-    if recipe is not None:
-        from hubtune.checks import semantic_problems
+        pruned = _prune(data, [err["loc"] for err in e.errors()])
+    from hubtune.checks import semantic_problems
 
-        problems += semantic_problems(recipe)
+    try:  # keep checking what is valid, so every problem is reported at once
+        checked = recipe or Recipe.model_validate(pruned)
+    except ValidationError:
+        checked = None
+    if checked is not None:
+        problems += semantic_problems(checked)
     if problems:
         raise RecipeError(problems, source=source)
     return recipe  # type: ignore[return-value]

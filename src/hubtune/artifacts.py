@@ -1,0 +1,102 @@
+"""Everything a finished run leaves in its output folder, written atomically.
+
+Files are written into a staging folder first and moved into place one by one, with
+``hubtune.json`` last: a folder with ``hubtune.json`` holds a complete run.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from hubtune import __version__
+from hubtune.export import META_FILE, export_model, is_native_timm
+from hubtune.io import atomic_write_json, atomic_write_text
+from hubtune.recipe import Recipe
+from hubtune.redact import redact
+
+log = logging.getLogger(__name__)
+
+
+def write_artifacts(recipe: Recipe, model: Any, state: Any, strategy: Any, data: Any, evals: dict[str, Any],
+                    result: Any) -> None:
+    """Native model, recipe, metrics, plots and model card into ``result.output_dir``."""
+    out = Path(result.output_dir)
+    staging = out / ".export-tmp"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    export_model(model, staging, recipe.head)
+    atomic_write_text(staging / "recipe.yaml", yaml.safe_dump(redact(recipe.to_dict()), sort_keys=False))
+    atomic_write_json(staging / "metrics.json", {
+        "metrics": result.metrics, "best_epoch": state.best_epoch, "best_value": state.best_value,
+        "trainable_params": result.trainable_params, "total_params": result.total_params,
+        "strategy": redact(strategy.describe()), "history": state.history,
+    })
+    images = _plots(staging, state, evals, data, model)
+    _card(staging, recipe, model, strategy, data, result, images)
+    for path in sorted(staging.iterdir(), key=lambda p: p.name == META_FILE):
+        os.replace(path, out / path.name)
+    staging.rmdir()
+
+
+def _plots(staging: Path, state: Any, evals: dict[str, Any], data: Any, model: Any) -> dict[str, str]:
+    from hubtune.plots import save_confusion_matrix, save_training_curves
+
+    images = {}
+    if state.history:
+        save_training_curves(staging / "training_curves.png", state.history)
+        images["curves"] = "training_curves.png"
+    split = "validation" if "validation" in evals else next(iter(evals), None)
+    classify = model.head_spec.problem_type == "single_label_classification"
+    if split and classify and data.labels:
+        ev = evals[split]
+        save_confusion_matrix(staging / "confusion_matrix.png", ev.references, ev.predictions, data.labels)
+        images["confusion"] = "confusion_matrix.png"
+    return images
+
+
+def _card(staging: Path, recipe: Recipe, model: Any, strategy: Any, data: Any, result: Any,
+          images: dict[str, str]) -> None:
+    from hubtune.card import CardInfo, write_card
+
+    notes = []
+    if model.family == "timm" and not is_native_timm(model):
+        notes.append("The head is an MLP, which plain timm cannot build: load this model with hubtune.")
+    if model.family == "custom":
+        notes.append(f"Custom backbone {model.info.get('factory')}: load this model with hubtune and that factory.")
+    info = CardInfo(
+        model_name=recipe.name or Path(recipe.output_dir).name,
+        family=model.family,
+        base_model=model.info.get("base_model"),
+        base_model_path_is_local=bool(model.info.get("base_model")) and Path(str(model.info.get("base_model"))).exists(),
+        task=recipe.head.type,
+        pipeline_tag=_pipeline_tag(model),
+        modality=model.preprocessing.modality,
+        dataset=recipe.data.path if recipe.data.format == "hub" else (recipe.data.path or recipe.data.format),
+        dataset_info=redact(data.info),
+        labels=data.labels,
+        strategy=recipe.strategy.type,
+        strategy_options=redact(strategy.describe()),
+        trainable_params=result.trainable_params,
+        total_params=result.total_params,
+        hyperparameters=redact(recipe.train.model_dump(mode="json")),
+        metrics=result.metrics,
+        curves_image=images.get("curves"),
+        confusion_image=images.get("confusion"),
+        hubtune_version=__version__,
+        trust_remote_code=recipe.backbone.trust_remote_code,
+        notes=notes,
+        extra=redact({"seed": recipe.seed, "head": recipe.head.model_dump(mode="json")}),
+    )
+    write_card(staging, info, repo_id=recipe.hub.repo_id)
+
+
+def _pipeline_tag(model: Any) -> str:
+    if model.preprocessing.modality == "text":
+        return model.head_spec.pipeline_tag
+    return "image-classification" if "classification" in model.head_spec.problem_type else "image-feature-extraction"

@@ -1,0 +1,323 @@
+"""Model cards: YAML front matter from ``huggingface_hub.ModelCardData``, body from Jinja templates.
+
+Templates live in ``hubtune/model_cards/`` (one per task family, all extending ``_base.md``).
+The generated body sits between ``<!-- hubtune:begin`` and ``<!-- hubtune:end -->`` markers so
+that :func:`merge_with_existing` can replace it while keeping what a user wrote around it.
+Secrets never reach a card: see :func:`redact`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from huggingface_hub import EvalResult, ModelCard, ModelCardData
+
+from hubtune import __version__
+from hubtune.io import atomic_write_text
+
+TEMPLATES_DIR = Path(__file__).resolve().parent / "model_cards"
+BEGIN, END = "<!-- hubtune:begin", "<!-- hubtune:end -->"
+REDACTED = "***"
+OWNED_KEYS = ("base_model", "datasets", "library_name", "pipeline_tag", "model-index")
+_SENSITIVE_KEY = re.compile(r"token|password|passwd|secret|api[_-]?key|credential", re.IGNORECASE)
+_HF_TOKEN_RE = re.compile(r"\bhf_[A-Za-z0-9]{20,}\b")
+_TOKEN_ENV = ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "HUGGINGFACE_HUB_TOKEN", "HF_API_TOKEN")
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
+_CARD_TEMPLATE = "---\n{{ card_data }}\n---\n{{ body }}"
+_MAX_LABELS = 50
+
+
+@dataclass
+class CardInfo:
+    """Everything a card says about a trained model.
+
+    ``dataset_info`` keys read: ``splits`` (split → example count), ``columns``, ``format``,
+    ``config``, ``label_names``, ``local`` (True: ``dataset`` is a path, not a hub id); other
+    keys are listed as they are. ``extra`` keys read: ``adapter`` ("peft"), ``license``,
+    ``tags``, ``auto_class``, ``loader`` ("hubtune" when plain libraries cannot load it).
+    """
+
+    model_name: str
+    family: str
+    base_model: str | None = None
+    base_model_path_is_local: bool = False
+    task: str = "classification"
+    pipeline_tag: str = ""
+    modality: str = "image"
+    dataset: str | None = None
+    dataset_info: dict = field(default_factory=dict)
+    labels: list[str] | None = None
+    strategy: str = "full"
+    strategy_options: dict = field(default_factory=dict)
+    trainable_params: int = 0
+    total_params: int = 0
+    hyperparameters: dict = field(default_factory=dict)
+    metrics: dict[str, dict[str, float]] = field(default_factory=dict)
+    curves_image: str | None = None
+    confusion_image: str | None = None
+    hubtune_version: str = __version__
+    trust_remote_code: bool = False
+    notes: list[str] = field(default_factory=list)
+    extra: dict = field(default_factory=dict)
+
+
+# ----------------------------------------------------------------------------- secrets
+
+
+def _secrets() -> list[str]:
+    return [v for name in _TOKEN_ENV if len(v := os.environ.get(name, "")) >= 4]
+
+
+def scrub(text: str) -> str:
+    """Replace hub tokens (from the environment, or shaped like ``hf_…``) in ``text``."""
+    for secret in _secrets():
+        text = text.replace(secret, REDACTED)
+    return _HF_TOKEN_RE.sub(REDACTED, text)
+
+
+def redact(obj: Any, sensitive: bool = False) -> Any:
+    """A copy of ``obj`` with strings under token/password/secret-like keys and known tokens masked."""
+    if isinstance(obj, dict):
+        return {scrub(str(k)): redact(v, sensitive or bool(_SENSITIVE_KEY.search(str(k)))) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return type(obj)(redact(v, sensitive) for v in obj)
+    if isinstance(obj, str):
+        return REDACTED if sensitive else scrub(obj)
+    return obj
+
+
+# ----------------------------------------------------------------------------- front matter
+
+
+def _base_model_id(info: CardInfo) -> str | None:
+    """The hub id of the base checkpoint, or None (local file, or a bare timm architecture name)."""
+    if not info.base_model or info.base_model_path_is_local:
+        return None
+    name = re.sub(r"^hf[-_]hub:", "", info.base_model)
+    if not _HUB_ID.match(name) or (info.family == "timm" and "/" not in name):
+        return None
+    return name
+
+
+def _dataset_id(info: CardInfo) -> str | None:
+    ds = info.dataset
+    if not ds or info.dataset_info.get("local") or not _HUB_ID.match(ds) or os.path.exists(ds):
+        return None
+    return ds
+
+
+def _library(info: CardInfo) -> str | None:
+    if info.extra.get("adapter") == "peft":
+        return "peft"
+    return info.family if info.family in ("timm", "transformers") else None
+
+
+def _pipeline_tag(info: CardInfo) -> str:
+    if info.pipeline_tag:
+        return info.pipeline_tag
+    if info.task == "token_classification":
+        return "token-classification"
+    if info.modality == "image":
+        return "image-feature-extraction" if info.task == "regression" else "image-classification"
+    return "text-classification"
+
+
+def _eval_results(info: CardInfo) -> list[EvalResult]:
+    ds_id = _dataset_id(info)
+    ds_name = Path(info.dataset).name if info.dataset and not ds_id else (info.dataset or "custom")
+    ds_type = ds_id or str(info.dataset_info.get("format") or "custom")
+    results = []
+    for split, values in info.metrics.items():
+        for metric, value in values.items():
+            if isinstance(value, int | float) and math.isfinite(value):
+                results.append(EvalResult(
+                    task_type=_pipeline_tag(info), dataset_type=ds_type, dataset_name=ds_name,
+                    dataset_config=info.dataset_info.get("config"), dataset_split=split,
+                    metric_type=metric, metric_name=metric, metric_value=float(value),
+                ))
+    return results
+
+
+def card_data(info: CardInfo) -> ModelCardData:
+    """The YAML front matter, including a ``model-index`` with every finite metric per split."""
+    tags = ["hubtune", "transfer-learning", info.family, info.task, f"strategy-{info.strategy}"]
+    tags += [str(t) for t in info.extra.get("tags", [])]
+    ds_id = _dataset_id(info)
+    return ModelCardData(
+        base_model=_base_model_id(info),
+        datasets=[ds_id] if ds_id else None,
+        library_name=_library(info),
+        pipeline_tag=_pipeline_tag(info),
+        tags=list(dict.fromkeys(t for t in tags if t and t != "custom")),
+        license=info.extra.get("license"),
+        model_name=info.model_name,
+        eval_results=_eval_results(info) or None,
+    )
+
+
+# ----------------------------------------------------------------------------- body
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, float):
+        return f"{value:g}" if math.isfinite(value) else "n/a"
+    if isinstance(value, list | tuple):
+        return ", ".join(_cell(v) for v in value) or "—"
+    return str(value).replace("|", "\\|").replace("\n", " ")
+
+
+def _flatten(d: dict, prefix: str = "") -> list[tuple[str, str]]:
+    rows: list[tuple[str, str]] = []
+    for key, value in d.items():
+        name = f"{prefix}{key}"
+        rows += _flatten(value, f"{name}.") if isinstance(value, dict) and value else [(name, _cell(value))]
+    return rows
+
+
+def _template_name(info: CardInfo) -> str:
+    if info.task == "token_classification":
+        return "token_classification.md"
+    if info.task == "regression":
+        return "regression.md"
+    return "image_classification.md" if info.modality == "image" else "text_classification.md"
+
+
+def _auto_class(info: CardInfo) -> str:
+    if info.extra.get("auto_class"):
+        return str(info.extra["auto_class"])
+    if info.task == "token_classification":
+        return "AutoModelForTokenClassification"
+    return "AutoModelForImageClassification" if info.modality == "image" else "AutoModelForSequenceClassification"
+
+
+def _loader(info: CardInfo) -> str:
+    if info.extra.get("adapter") == "peft":
+        return "peft"
+    if info.family == "custom" or info.extra.get("loader") == "hubtune":
+        return "hubtune"
+    return "timm" if info.family == "timm" else "transformers"
+
+
+def _notes(info: CardInfo) -> list[str]:
+    notes = list(info.notes)
+    if info.trust_remote_code:
+        notes.append("Loading runs code from the model repository: pass `trust_remote_code=True` only if you trust it.")
+    if info.base_model_path_is_local:
+        notes.append("The base checkpoint was a local file, not a hub model; its provenance is not recorded here.")
+    notes.append("Scores hold for the evaluation data above; expect them to change on data from other sources.")
+    return notes
+
+
+def _metric_table(metrics: dict[str, dict[str, float]]) -> tuple[list[str], list[tuple[str, list[str]]]]:
+    splits = list(metrics)
+    names = list(dict.fromkeys(m for values in metrics.values() for m in values))
+    fmt = lambda v: f"{v:.4f}" if isinstance(v, int | float) and math.isfinite(v) else "—"  # noqa: E731
+    return splits, [(name, [fmt(metrics[s].get(name)) for s in splits]) for name in names]
+
+
+def _context(info: CardInfo, repo_id: str | None) -> dict[str, Any]:
+    base_id = _base_model_id(info)
+    base = info.base_model or ""
+    if base_id:
+        base_display = f"[{base_id}](https://huggingface.co/{base_id})"
+    elif base:
+        base_display = f"a local checkpoint (`{Path(base).name}`)" if info.base_model_path_is_local else f"`{base}`"
+    else:
+        base_display = "a model trained from scratch"
+    ds_id = _dataset_id(info)
+    dataset_display = f"[{ds_id}](https://huggingface.co/datasets/{ds_id})" if ds_id else (
+        f"`{Path(info.dataset).name}` (local data)" if info.dataset else "")
+    dinfo = dict(info.dataset_info)
+    splits = dinfo.pop("splits", {}) or {}
+    labels = info.labels or dinfo.get("label_names") or []
+    dinfo.pop("label_names", None), dinfo.pop("local", None)
+    shown = ", ".join(f"`{_cell(x)}`" for x in labels[:_MAX_LABELS]) + (" …" if len(labels) > _MAX_LABELS else "")
+    total = max(int(info.total_params), 0)
+    metric_splits, metric_rows = _metric_table(info.metrics)
+    activation = {"classification": ".softmax(-1)", "multilabel": ".sigmoid()"}.get(info.task, "")
+    task_phrase = {"multilabel": f"multi-label {info.modality} classification", "regression": f"{info.modality} regression",
+                   "token_classification": "token classification"}.get(info.task, f"{info.modality} classification")
+    return {
+        "info": info, "title": info.model_name or (repo_id or "model").split("/")[-1],
+        "repo": repo_id or f"<namespace>/{info.model_name}", "base_display": base_display,
+        "base_phrase": f"a version of {base_display}" if base else "a model", "base_ref": base or "BASE_MODEL",
+        "task_phrase": task_phrase, "dataset_display": dataset_display,
+        "num_labels": len(labels) if labels else info.extra.get("num_labels"),
+        "strategy_rows": _flatten(info.strategy_options),
+        "extra_rows": [(k, v) for k, v in _flatten(info.extra) if not k.startswith(("tags", "license", "auto_class"))],
+        "trainable": f"{info.trainable_params:,}", "total": f"{total:,}",
+        "share": f"{100 * info.trainable_params / total:.2f}%" if total else "n/a",
+        "split_rows": [(k, _cell(v)) for k, v in splits.items()], "data_rows": _flatten(dinfo),
+        "labels_display": shown, "labels_count": len(labels), "hyper_rows": _flatten(info.hyperparameters),
+        "metric_splits": metric_splits, "metric_rows": metric_rows, "loader": _loader(info),
+        "auto_class": _auto_class(info), "trust_arg": ", trust_remote_code=True" if info.trust_remote_code else "",
+        "activation": activation, "notes": [_cell(n) for n in _notes(info)],
+    }
+
+
+def _environment(template_dir: str | os.PathLike[str] | None) -> jinja2.Environment:
+    dirs = [str(template_dir)] if template_dir else []
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader([*dirs, str(TEMPLATES_DIR)]),
+        undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True,
+    )
+
+
+def render_card(info: CardInfo, repo_id: str | None = None, *, template_dir: str | os.PathLike[str] | None = None) -> ModelCard:
+    """Render the card for ``info`` (secrets redacted); ``template_dir`` overrides templates by name."""
+    info = CardInfo(**redact(dataclasses.asdict(info)))
+    body = _environment(template_dir).get_template(_template_name(info)).render(**_context(info, repo_id))
+    body = re.sub(r"\n{3,}", "\n\n", body).strip() + "\n"
+    card = ModelCard.from_template(card_data(info), template_str=_CARD_TEMPLATE, body=body)
+    clean = scrub(str(card))
+    return card if clean == str(card) else ModelCard(clean)
+
+
+# ----------------------------------------------------------------------------- merge / write
+
+
+def _generated_span(text: str) -> tuple[int, int] | None:
+    start, end = text.find(BEGIN), text.find(END)
+    return (start, end + len(END)) if start != -1 and end > start else None
+
+
+def merge_with_existing(new: ModelCard, existing: ModelCard | None) -> ModelCard:
+    """``new`` merged into ``existing``: our YAML keys and generated block replaced, the rest kept.
+
+    Tags are the union; a user's ``license`` stays unless ``new`` sets one. Without markers in
+    ``existing`` its text is kept and the generated block is appended after it.
+    """
+    if existing is None:
+        return new
+    old, ours = existing.data.to_dict(), new.data.to_dict()
+    merged = {k: v for k, v in old.items() if k not in OWNED_KEYS}
+    old_tags = old.get("tags") or []
+    for key, value in ours.items():
+        merged[key] = list(dict.fromkeys([*([old_tags] if isinstance(old_tags, str) else old_tags), *value])) \
+            if key == "tags" else value
+    span_new, span_old = _generated_span(new.text), _generated_span(existing.text)
+    block = new.text[span_new[0]:span_new[1]] if span_new else new.text.strip()
+    if span_old:
+        body = existing.text[: span_old[0]] + block + existing.text[span_old[1]:]
+    else:
+        body = (existing.text.strip() + "\n\n" if existing.text.strip() else "") + block + "\n"
+    return ModelCard.from_template(ModelCardData(**merged), template_str=_CARD_TEMPLATE, body=body)
+
+
+def write_card(output_dir: str | os.PathLike[str], info: CardInfo, repo_id: str | None = None, **kwargs: Any) -> Path:
+    """Render the card and write ``output_dir/README.md`` atomically, merging with one already there."""
+    path = Path(output_dir) / "README.md"
+    card = render_card(info, repo_id, **kwargs)
+    if path.is_file():
+        card = merge_with_existing(card, ModelCard(path.read_text(encoding="utf-8"), ignore_metadata_errors=True))
+    atomic_write_text(path, scrub(str(card)))
+    return path

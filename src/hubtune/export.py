@@ -1,0 +1,178 @@
+"""Native artifacts: what plain timm / transformers load without hubtune, and loading them back.
+
+- timm: ``model.safetensors`` + ``config.json`` (architecture, num_classes, label_names,
+  pretrained_cfg) written by timm's own ``save_for_hf``; ``timm.create_model("hf-hub:...")``
+  or ``timm.create_model("local-dir:...")`` loads it.
+- transformers: ``save_pretrained`` of the native ``AutoModelFor<Task>`` plus the tokenizer or
+  image processor.
+- custom (and timm with an MLP head): ``model.safetensors`` of the whole model and a
+  ``config.json`` that names the factory; it loads with hubtune.
+
+``hubtune.json`` records the task, labels and recipe facts hubtune needs to load any of them.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import save_file
+from torch import nn
+
+from hubtune.contracts import Backbone, Preprocessing
+from hubtune.errors import CheckpointError
+from hubtune.heads import HEADS
+from hubtune.io import atomic_write_json, atomic_write_with
+from hubtune.model import TransferModel
+from hubtune.recipe import HeadConfig
+
+META_FILE = "hubtune.json"
+
+
+def is_native_timm(model: TransferModel) -> bool:
+    return model.family == "timm" and isinstance(model.head, nn.Linear | nn.Sequential) and len(
+        [m for m in model.head.modules() if isinstance(m, nn.Linear)]
+    ) == 1
+
+
+def export_model(model: TransferModel, out: Path, head_cfg: HeadConfig) -> dict[str, Any]:
+    """Write the model's native artifacts into ``out``; returns the ``hubtune.json`` record."""
+    out.mkdir(parents=True, exist_ok=True)
+    model = model.to("cpu").eval()
+    if model.family == "transformers":
+        layout = _export_transformers(model, out)
+    elif is_native_timm(model):
+        layout = _export_timm(model, out)
+    else:
+        layout = _export_state(model, out)
+    meta = {
+        "format": layout,
+        "family": model.family,
+        "head": {"type": model.head_spec.name, **head_cfg.model_dump()},
+        "problem_type": model.head_spec.problem_type,
+        "num_labels": model.num_labels,
+        "labels": model.labels,
+        "modality": model.preprocessing.modality,
+        "data_config": _jsonable(model.preprocessing.data_config),
+        "backbone": _jsonable({k: v for k, v in model.info.items() if k != "pretrained_cfg"}),
+    }
+    atomic_write_json(out / META_FILE, meta)
+    return meta
+
+
+def _export_timm(model: TransferModel, out: Path) -> str:
+    import timm
+    from timm.models import save_for_hf
+
+    arch = model.info["architecture"]
+    native = timm.create_model(arch, pretrained=False, num_classes=model.num_labels, **model.info.get("model_kwargs", {}))
+    state = dict(model.backbone.state_dict())
+    linear = model.final_linear()
+    classifier = model.info.get("classifier", "classifier")
+    state[f"{classifier}.weight"], state[f"{classifier}.bias"] = linear.weight, linear.bias
+    missing, unexpected = native.load_state_dict(state, strict=False)
+    if missing or unexpected:
+        raise CheckpointError(f"cannot map the trained model onto timm {arch}: missing {missing}, unexpected {unexpected}")
+    native.pretrained_cfg = {**model.info.get("pretrained_cfg", {}), **_jsonable(model.preprocessing.data_config)}
+    native.pretrained_cfg.pop("hf_hub_id", None)
+    native.pretrained_cfg.pop("url", None)
+    config = {"label_names": model.labels} if model.labels else None
+    tmp = out / ".timm-export"
+    tmp.mkdir(exist_ok=True)
+    save_for_hf(native, str(tmp), model_config=config, safe_serialization=True)
+    for f in tmp.iterdir():
+        f.replace(out / f.name)
+    tmp.rmdir()
+    return "timm"
+
+
+def _export_transformers(model: TransferModel, out: Path) -> str:
+    model.net.save_pretrained(str(out), safe_serialization=True)
+    pre = model.preprocessing
+    for obj in (pre.tokenizer, pre.image_processor):
+        if obj is not None:
+            obj.save_pretrained(str(out))
+    return "transformers"
+
+
+def _export_state(model: TransferModel, out: Path) -> str:
+    tensors = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+    atomic_write_with(out / "model.safetensors", lambda tmp: save_file(tensors, tmp, metadata={"format": "pt"}))
+    config = {"hubtune_layout": "state_dict", "architecture": model.info.get("architecture") or model.info.get("name"),
+              "num_classes": model.num_labels, "label_names": model.labels}
+    atomic_write_json(out / "config.json", config)
+    return "hubtune"
+
+
+# --------------------------------------------------------------------------- loading back
+
+def load_exported(folder: Path) -> TransferModel:
+    """Load an exported model (a hubtune output folder or a pulled repo) for eval / predict."""
+    meta_path = folder / META_FILE
+    if not meta_path.exists():
+        raise CheckpointError(f"{folder} has no {META_FILE}: is it a hubtune output folder (finished run)?")
+    meta = json.loads(meta_path.read_text())
+    spec = HEADS.get(meta["head"]["type"])
+    head_cfg = HeadConfig(**{k: v for k, v in meta["head"].items() if k != "type"}, type=meta["head"]["type"])
+    labels, n = meta["labels"], meta["num_labels"]
+    if meta["format"] == "transformers":
+        return _load_transformers(folder, spec, labels, n, head_cfg)
+    if meta["format"] == "timm":
+        return _load_timm(folder, spec, labels, n, head_cfg, meta)
+    return _load_state(folder, spec, labels, n, head_cfg, meta)
+
+
+def _load_transformers(folder: Path, spec: Any, labels: list[str] | None, n: int, head_cfg: HeadConfig) -> TransferModel:
+    import transformers
+
+    from hubtune.backbones.transformers_backbone import _preprocessing, transformers_blocks
+
+    native = getattr(transformers, spec.auto_class).from_pretrained(str(folder))
+    pre = _preprocessing(str(folder), None, native.config, False)
+    backbone = Backbone(native.base_model, n, pre, "transformers", transformers_blocks(native.base_model),
+                        {"architecture": native.config.model_type})
+    return TransferModel(backbone, spec, n, labels, head_cfg, head=native)
+
+
+def _load_timm(folder: Path, spec: Any, labels: list[str] | None, n: int, head_cfg: HeadConfig,
+               meta: dict[str, Any]) -> TransferModel:
+    import copy
+
+    import timm
+
+    net = timm.create_model(f"local-dir:{folder.resolve()}", pretrained=True)
+    head = copy.deepcopy(net.get_classifier())
+    net.reset_classifier(0)
+    pre = Preprocessing("image", data_config=dict(timm.data.resolve_data_config({}, model=net)))
+    backbone = Backbone(net, net.num_features, pre, "timm", [], meta.get("backbone", {}))
+    return TransferModel(backbone, spec, n, labels, head_cfg, head=head)
+
+
+def _load_state(folder: Path, spec: Any, labels: list[str] | None, n: int, head_cfg: HeadConfig,
+                meta: dict[str, Any]) -> TransferModel:
+    from safetensors.torch import load_file
+
+    from hubtune.backbones import build_backbone
+    from hubtune.recipe import BackboneConfig
+
+    info = meta["backbone"]
+    if meta["family"] == "custom":
+        cfg = BackboneConfig(source="custom", name=info["factory"], kwargs=info.get("factory_kwargs", {}))
+    else:
+        cfg = BackboneConfig(source="timm", name=info["architecture"], pretrained=False, kwargs=info.get("model_kwargs", {}))
+    model = TransferModel(build_backbone(cfg), spec, n, labels, head_cfg)
+    model.load_state_dict(load_file(str(folder / "model.safetensors")))
+    model.preprocessing.data_config.update(meta.get("data_config") or {})
+    return model
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, torch.Tensor):
+        return value.tolist()
+    return value if isinstance(value, str | int | float | bool | type(None)) else str(value)

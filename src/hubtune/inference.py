@@ -1,0 +1,65 @@
+"""``hubtune eval`` and ``hubtune predict`` on a finished output folder (or a pulled repo)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from hubtune.errors import DataError, RecipeError
+from hubtune.export import load_exported
+
+
+def _recipe(folder: Path, overrides: list[str] | None):
+    import yaml
+
+    from hubtune.recipe import deep_merge, parse_overrides, recipe_from_dict
+
+    path = folder / "recipe.yaml"
+    if not path.exists():
+        raise RecipeError(f"{folder} has no recipe.yaml: is it a hubtune output folder?")
+    data = yaml.safe_load(path.read_text())
+    if overrides:
+        data = deep_merge(data, parse_overrides(overrides))
+    return recipe_from_dict(data, source=str(path))
+
+
+def evaluate_output(folder: Path, split: str, overrides: list[str] | None = None) -> dict[str, float]:
+    """Metrics of the exported model on ``split`` of the recipe's data."""
+    from accelerate import Accelerator
+
+    from hubtune.data import build_data
+    from hubtune.strategies import build_strategy
+    from hubtune.training.trainer import Trainer
+
+    recipe = _recipe(folder, overrides)
+    model = load_exported(folder)
+    data = build_data(recipe.data, model.preprocessing, model.head_spec, seed=recipe.seed,
+                      splits=("train", split) if split != "train" else ("train",), train_transforms=False)
+    target = {"validation": data.validation, "test": data.test, "train": data.train}.get(split)
+    if target is None:
+        raise DataError(f"split {split!r} is not available in {recipe.data.path or recipe.data.format}; "
+                        f"set data.{split} in the recipe or pass data.{split}=... on the command line")
+    data.validation, data.test = (target, None) if split != "test" else (None, target)
+    trainer = Trainer(recipe, model, build_strategy("full", {}), data, Accelerator(mixed_precision="no"),
+                      folder, objective=None)
+    name = "test" if split == "test" else "validation"
+    return trainer.evaluate(name).metrics
+
+
+@torch.no_grad()
+def predict(folder: Path, inputs: list[str], top_k: int = 1) -> list[list[tuple[str, float]]]:
+    """For each input (image path or text): the ``top_k`` labels with their probabilities."""
+    from hubtune.data import predict_inputs
+
+    model = load_exported(folder).eval()
+    batch = predict_inputs(inputs, model.preprocessing)
+    logits = model(batch).float()
+    problem = model.head_spec.problem_type
+    if problem == "regression":
+        return [[("value", float(v))] for v in logits.reshape(len(inputs), -1)[:, 0]]
+    probs = torch.sigmoid(logits) if problem == "multi_label_classification" else logits.softmax(-1)
+    labels = model.labels or [str(i) for i in range(probs.shape[-1])]
+    k = min(top_k, probs.shape[-1])
+    values, idx = probs.topk(k, dim=-1)
+    return [[(labels[i], float(p)) for p, i in zip(v.tolist(), ix.tolist(), strict=True)] for v, ix in zip(values, idx, strict=True)]

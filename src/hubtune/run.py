@@ -1,0 +1,161 @@
+"""One training run from a validated recipe: build, fit, evaluate, export, card, push.
+
+Every user error surfaces before the output folder is created, and the final artifacts
+are written into a staging folder and moved into place, finishing with ``hubtune.json``
+(so a folder that has it is complete).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from hubtune.errors import OutputError
+from hubtune.recipe import Recipe
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RunResult:
+    output_dir: Path
+    metrics: dict[str, dict[str, float]]
+    trainable_params: int
+    total_params: int
+    pushed: str | None = None
+
+
+def prepare_output_dir(path: Path, *, overwrite: bool, resume: bool) -> None:
+    """Refuse to clobber a previous run unless ``--overwrite`` or ``--resume``; check writability."""
+    if path.exists() and any(path.iterdir()) and not (overwrite or resume):
+        raise OutputError(
+            f"output folder {path} already exists and is not empty: pass --overwrite to replace it, "
+            "--resume to continue its training, or set output_dir=<new folder>"
+        )
+    probe = path if path.exists() else next((p for p in path.parents if p.exists()), Path("."))
+    if not os.access(probe, os.W_OK):
+        raise OutputError(f"output folder {path} is not writable (no write permission on {probe}); choose another output_dir")
+
+
+def _precision(recipe: Recipe) -> str:
+    import torch
+
+    p = recipe.train.precision
+    if p != "auto":
+        return p
+    return "bf16" if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else "no"
+
+
+def make_accelerator(recipe: Recipe, output_dir: Path) -> Any:
+    from accelerate import Accelerator
+    from accelerate.utils import ProjectConfiguration
+
+    trackers = [t for t in recipe.train.trackers if _tracker_available(t)]
+    return Accelerator(
+        mixed_precision=_precision(recipe),
+        gradient_accumulation_steps=recipe.train.grad_accum,
+        log_with=trackers or None,
+        project_config=ProjectConfiguration(project_dir=str(output_dir), logging_dir=str(output_dir / "runs")),
+    )
+
+
+def _tracker_available(name: str) -> bool:
+    import importlib.util
+
+    module = {"tensorboard": "tensorboard", "comet_ml": "comet_ml"}.get(name, name)
+    return importlib.util.find_spec(module) is not None
+
+
+def train(recipe: Recipe, *, overwrite: bool = False, resume: str | None = None, push: bool | None = None) -> RunResult:
+    """Run the recipe end to end; returns the metrics per split and where the artifacts are."""
+    import torch
+    from accelerate.utils import set_seed
+
+    from hubtune.backbones import build_backbone
+    from hubtune.data import build_data
+    from hubtune.heads import HEADS
+    from hubtune.model import TransferModel
+    from hubtune.strategies import build_strategy
+    from hubtune.training.trainer import Trainer
+
+    output_dir = Path(recipe.output_dir)
+    prepare_output_dir(output_dir, overwrite=overwrite, resume=bool(resume))
+    set_seed(recipe.seed, deterministic=recipe.train.deterministic)
+    if recipe.train.deterministic:
+        torch.use_deterministic_algorithms(True, warn_only=True)
+    spec = HEADS.get(recipe.head.type)
+    backbone = build_backbone(recipe.backbone)
+    data = build_data(recipe.data, backbone.preprocessing, spec, seed=recipe.seed)
+    num_labels = recipe.head.num_labels or data.num_labels
+    _check_num_labels(recipe, data.num_labels)
+    model = TransferModel(backbone, spec, num_labels, data.labels, recipe.head)
+    strategy = build_strategy(recipe.strategy.type, recipe.strategy.options)
+    objective = _objective(recipe, model, backbone)
+
+    if overwrite and not resume and output_dir.exists():
+        shutil.rmtree(output_dir)
+    accelerator = make_accelerator(recipe, output_dir)
+    if accelerator.is_main_process:
+        output_dir.mkdir(parents=True, exist_ok=True)
+    accelerator.init_trackers(recipe.name or output_dir.name, config=_flat(recipe.to_dict()))
+    trainer = Trainer(recipe, model, strategy, data, accelerator, output_dir, objective=objective)
+    trainer.fit(resume=resume)
+    evals = {split: trainer.evaluate(split) for split in trainer.eval_loaders}
+    metrics = {split: e.metrics for split, e in evals.items()}
+    accelerator.end_training()
+    unwrapped = accelerator.unwrap_model(trainer.model)
+    trainable, total = unwrapped.count_parameters()
+    result = RunResult(output_dir, metrics, trainable, total)
+    if accelerator.is_main_process:
+        from hubtune.artifacts import write_artifacts
+
+        write_artifacts(recipe, unwrapped, trainer.state, strategy, data, evals, result)
+        _print_summary(result)
+    accelerator.wait_for_everyone()
+    if (recipe.hub.push if push is None else push) and accelerator.is_main_process:
+        from hubtune.hub import push as hub_push
+
+        result.pushed = str(hub_push(output_dir, recipe.hub.repo_id, hub=recipe.hub.endpoint,
+                                     private=recipe.hub.private, branch=recipe.hub.branch, message=recipe.hub.message))
+    return result
+
+
+def _check_num_labels(recipe: Recipe, found: int) -> None:
+    from hubtune.errors import DataError
+
+    if recipe.head.num_labels is not None and recipe.head.num_labels != found:
+        raise DataError(
+            f"head.num_labels is {recipe.head.num_labels} but the training data has {found} label(s); "
+            "remove head.num_labels to infer it, or fix the data"
+        )
+
+
+def _objective(recipe: Recipe, model: Any, backbone: Any) -> Any:
+    if recipe.adaptation is None:
+        return None
+    from hubtune.adaptation import build_objective
+
+    return build_objective(recipe, model, backbone)
+
+
+def _flat(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict):
+            out.update(_flat(v, key + "."))
+        else:
+            out[key] = v if isinstance(v, int | float | str | bool) else str(v)
+    return out
+
+
+def _print_summary(result: RunResult) -> None:
+    lines = [f"artifacts: {result.output_dir}",
+             f"trainable parameters: {result.trainable_params:,} of {result.total_params:,}"]
+    for split, m in result.metrics.items():
+        lines.append(f"{split}: " + "  ".join(f"{k}={v:.4f}" for k, v in m.items()))
+    print("\n".join(lines), flush=True)

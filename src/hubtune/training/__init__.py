@@ -1,0 +1,1 @@
+"""Training on Accelerate: the loop (:mod:`.trainer`), optimizers and schedules, checkpoints."""

@@ -1,0 +1,50 @@
+"""Optimizers and learning-rate schedules built from the recipe.
+
+Schedules are ``LambdaLR`` multipliers, so the ratio between parameter groups (layer-wise
+decay, head multiplier) holds at every step whatever the schedule.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch.optim import Optimizer
+from torch.optim.lr_scheduler import LambdaLR
+
+from hubtune.contracts import ParamGroup
+from hubtune.errors import RecipeError
+from hubtune.recipe import TrainConfig
+
+
+def build_optimizer(groups: list[ParamGroup], cfg: TrainConfig, device: torch.device) -> Optimizer:
+    """AdamW / Adam / SGD over ``groups``; fused kernels on CUDA."""
+    groups = [g for g in groups if g["params"]]
+    if not groups:
+        raise RecipeError("strategy: no parameter is trainable; check strategy options (nothing to optimise)")
+    fused = {"fused": True} if device.type == "cuda" else {}
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay, **fused)
+    if cfg.optimizer == "adam":
+        return torch.optim.Adam(groups, lr=cfg.lr, weight_decay=cfg.weight_decay, **fused)
+    return torch.optim.AdamW(groups, lr=cfg.lr, weight_decay=cfg.weight_decay, **fused)
+
+
+def warmup_steps(cfg: TrainConfig, total_steps: int) -> int:
+    return int(cfg.warmup) if cfg.warmup >= 1 else round(cfg.warmup * total_steps)
+
+
+def build_scheduler(optimizer: Optimizer, cfg: TrainConfig, total_steps: int) -> LambdaLR:
+    """Linear warmup, then cosine / linear decay to zero, or constant."""
+    warm = warmup_steps(cfg, total_steps)
+    kind = cfg.scheduler
+
+    def factor(step: int) -> float:
+        if step < warm:
+            return (step + 1) / (warm + 1)
+        if kind == "constant":
+            return 1.0
+        progress = min(1.0, (step - warm) / max(1, total_steps - warm))
+        return 0.5 * (1.0 + math.cos(math.pi * progress)) if kind == "cosine" else 1.0 - progress
+
+    return LambdaLR(optimizer, factor)

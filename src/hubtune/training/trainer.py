@@ -1,0 +1,334 @@
+"""The training loop on Accelerate, in one readable file.
+
+Mixed precision, gradient accumulation, clipping, warmup + decay schedules, evaluation each
+epoch, early stopping, best weights kept, checkpoints every N steps and each epoch, exact
+resume (mid-epoch too), SIGINT/SIGTERM checkpoints, a progress bar and trackers. The loss is
+accumulated on the device and read only every ``log_every`` steps: no host sync per step.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from accelerate import Accelerator
+from torch import Tensor
+from torch.utils.data import DataLoader
+from tqdm.auto import tqdm
+
+from hubtune.contracts import Strategy
+from hubtune.data import DataBundle
+from hubtune.errors import RecipeError
+from hubtune.metrics import compute_metrics, greater_is_better
+from hubtune.model import TransferModel
+from hubtune.recipe import Recipe
+from hubtune.training.checkpoint import (
+    TrainState,
+    latest_checkpoint,
+    load_checkpoint,
+    read_state,
+    save_checkpoint,
+)
+from hubtune.training.optim import build_optimizer, build_scheduler
+from hubtune.training.sampling import EpochShuffleSampler, SeededDataset
+
+log = logging.getLogger(__name__)
+Objective = Callable[[TransferModel, dict[str, Tensor]], Tensor]
+
+
+class Interrupted(Exception):
+    """Training stopped by SIGINT/SIGTERM after saving a checkpoint; ``exit_code`` 130/143."""
+
+    def __init__(self, signum: int, checkpoint: Path | None) -> None:
+        self.exit_code = 128 + signum
+        self.checkpoint = checkpoint
+        super().__init__(f"stopped by signal {signum}; checkpoint saved at {checkpoint} (resume with --resume)")
+
+
+@dataclass
+class EvalResult:
+    metrics: dict[str, float]
+    predictions: Any
+    references: Any
+
+
+class Trainer:
+    """Fits ``model`` on ``data`` with ``strategy``; ``objective`` may replace the supervised loss."""
+
+    def __init__(self, recipe: Recipe, model: TransferModel, strategy: Strategy, data: DataBundle,
+                 accelerator: Accelerator, output_dir: Path, objective: Any = None) -> None:
+        self.recipe, self.cfg, self.strategy, self.data = recipe, recipe.train, strategy, data
+        self.accelerator, self.output_dir = accelerator, output_dir
+        self.objective = objective
+        self.ckpt_dir = output_dir / "checkpoints"
+        self.best_path = self.ckpt_dir / "best.safetensors"
+        self.state = TrainState()
+        self._signal: int | None = None
+        self.spec = model.head_spec
+        strategy.setup(model)
+        if self.cfg.channels_last:
+            model = model.to(memory_format=torch.channels_last)
+        if self.cfg.compile:
+            model.compile()
+        self.train_set = SeededDataset(data.train, recipe.seed)
+        self.sampler = EpochShuffleSampler(len(data.train), recipe.seed)
+        loader = self._loader(self.train_set, self.cfg.batch_size, self.sampler)
+        self.eval_loaders = {
+            name: accelerator.prepare_data_loader(self._loader(ds, self.cfg.eval_batch_size or self.cfg.batch_size))
+            for name, ds in (("validation", data.validation), ("test", data.test)) if ds is not None
+        }
+        self.model, self.train_loader = accelerator.prepare(model, loader)
+        self.steps_per_epoch = max(1, math.ceil(len(self.train_loader) / self.cfg.grad_accum))
+        self.total_steps = self.cfg.max_steps or self.steps_per_epoch * self.cfg.epochs
+        self._build_optimizer()
+
+    # ------------------------------------------------------------------ setup
+    def _loader(self, dataset: Any, batch_size: int, sampler: Any = None) -> DataLoader:
+        workers = self.recipe.data.num_workers
+        return DataLoader(
+            dataset, batch_size=batch_size, sampler=sampler, shuffle=False, collate_fn=self.data.collate_fn,
+            num_workers=workers, pin_memory=torch.cuda.is_available(), persistent_workers=False,
+            generator=torch.Generator().manual_seed(self.recipe.seed), drop_last=False,
+            prefetch_factor=4 if workers else None,
+        )
+
+    def _build_optimizer(self) -> None:
+        """(Re)build optimizer and schedule from the strategy's current parameter groups."""
+        unwrapped = self.accelerator.unwrap_model(self.model)
+        groups = self.strategy.param_groups(unwrapped, self.cfg.lr, self.cfg.weight_decay, self.cfg.head_lr_mult)
+        optimizer = build_optimizer(groups, self.cfg, self.accelerator.device)
+        scheduler = build_scheduler(optimizer, self.cfg, self.total_steps - self.state.global_step)
+        acc = self.accelerator
+        acc._optimizers.clear()
+        acc._schedulers.clear()
+        self.optimizer = acc.prepare_optimizer(optimizer)
+        self.scheduler = acc.prepare_scheduler(scheduler)
+
+    def _apply_phase(self) -> None:
+        """Let the strategy set the trainable parameters for this epoch; rebuild what that changes."""
+        if self.strategy.on_epoch_start(self.state.epoch, self.accelerator.unwrap_model(self.model)):
+            self._rewrap_model()
+
+    def _rewrap_model(self) -> None:
+        """After a strategy changes which parameters train, wrap the model again (DDP buckets)
+        and start a fresh optimizer and schedule over the remaining steps."""
+        acc = self.accelerator
+        if acc.num_processes > 1:
+            model = acc.unwrap_model(self.model)
+            acc._models.clear()
+            self.model = acc.prepare_model(model)
+        self._build_optimizer()
+
+    # ------------------------------------------------------------------ loop
+    def fit(self, resume: Path | str | None = None) -> TrainState:
+        """Train to the end (or until early stopping); restores the best weights when asked."""
+        if resume:
+            self._resume(Path(resume) if resume != "latest" else latest_checkpoint(self.ckpt_dir))
+        st = self.state
+        bar = tqdm(total=self.total_steps, initial=st.global_step, disable=not self.accelerator.is_local_main_process,
+                   desc="train", dynamic_ncols=True)
+        previous = {signum: signal.signal(signum, self._on_signal) for signum in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            self._apply_phase()
+            while not st.finished and st.epoch < self._epochs() and st.global_step < self.total_steps:
+                self._train_epoch(bar)
+                self._end_epoch()
+        finally:
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
+            bar.close()
+        st.finished = True
+        if self.recipe.eval.keep_best and self.best_path.exists():
+            self._load_best()
+        return st
+
+    def _epochs(self) -> int:
+        return self.cfg.epochs if self.cfg.max_steps is None else max(self.cfg.epochs, math.ceil(self.total_steps / self.steps_per_epoch))
+
+    def _train_epoch(self, bar: tqdm) -> None:
+        acc, st, model = self.accelerator, self.state, self.model
+        self.sampler.set_epoch(st.epoch)
+        self.train_set.set_epoch(st.epoch)
+        model.train()
+        loader = acc.skip_first_batches(self.train_loader, st.batch_in_epoch) if st.batch_in_epoch else self.train_loader
+        running = torch.zeros((), device=acc.device)
+        seen, t0 = 0, time.perf_counter()
+        for batch in loader:
+            with acc.accumulate(model):
+                loss = self._loss(batch)
+                acc.backward(loss)
+                if acc.sync_gradients and self.cfg.max_grad_norm:
+                    acc.clip_grad_norm_(model.parameters(), self.cfg.max_grad_norm)
+                self.optimizer.step()
+                self.scheduler.step()
+                self.optimizer.zero_grad(set_to_none=True)
+            running += loss.detach()
+            seen += _batch_size(batch)
+            st.batch_in_epoch += 1
+            if not acc.sync_gradients:
+                continue
+            st.global_step += 1
+            bar.update(1)
+            if st.global_step % self.cfg.log_every == 0:
+                self._log_train(bar, running, seen, t0)
+                running.zero_()
+                seen, t0 = 0, time.perf_counter()
+            end_of_epoch = st.batch_in_epoch >= len(self.train_loader)
+            if self.cfg.checkpoint_every and st.global_step % self.cfg.checkpoint_every == 0 and not end_of_epoch:
+                self.save()
+            if self._signal is not None:
+                raise Interrupted(self._signal, self.save())
+            if st.global_step >= self.total_steps:
+                break
+        st.batch_in_epoch = 0
+
+    def _loss(self, batch: dict[str, Tensor]) -> Tensor:
+        if self.objective is not None:
+            loss = self.objective(self.model, batch)
+        else:
+            logits = self.model(batch)
+            loss = self.spec.loss(logits, batch["labels"], self.cfg.label_smoothing)
+        extra = self.strategy.extra_loss(self.accelerator.unwrap_model(self.model))
+        return loss if extra is None else loss + extra
+
+    def _log_train(self, bar: tqdm, running: Tensor, seen: int, t0: float) -> None:
+        loss = (running / self.cfg.log_every).item()
+        lr = self.scheduler.get_last_lr()[0]
+        rate = seen * self.accelerator.num_processes / max(1e-9, time.perf_counter() - t0)
+        row = {"step": self.state.global_step, "epoch": self.state.epoch, "train_loss": loss, "lr": lr,
+               "samples_per_s": rate}
+        self.state.history.append(row)
+        bar.set_postfix(loss=f"{loss:.4f}", lr=f"{lr:.2e}", it_s=f"{rate:.1f}/s")
+        self.accelerator.log({"train/loss": loss, "train/lr": lr, "train/samples_per_s": rate}, step=self.state.global_step)
+
+    def _end_epoch(self) -> None:
+        st = self.state
+        if "validation" in self.eval_loaders:
+            metrics = self.evaluate("validation").metrics
+            row = {"epoch": st.epoch + 1, "step": st.global_step, "split": "validation", **metrics}
+            st.history.append(row)
+            self.accelerator.log({f"validation/{k}": v for k, v in metrics.items()}, step=st.global_step)
+            self.accelerator.print(f"epoch {st.epoch + 1}: " + "  ".join(f"{k}={v:.4f}" for k, v in metrics.items()))
+            self._select(metrics)
+        st.epoch += 1
+        if not st.finished and st.epoch < self._epochs():
+            self._apply_phase()  # before saving, so a checkpoint's optimizer matches its phase
+        self.save()
+
+    def _select(self, metrics: dict[str, float]) -> None:
+        """Keep the best weights and count epochs without improvement (early stopping)."""
+        st, ev = self.state, self.recipe.eval
+        name = ev.best_metric or (ev.early_stopping.metric if ev.early_stopping else None) or ev.metrics[0]
+        if name not in metrics:
+            raise RecipeError(f"eval.best_metric: {name!r} was not computed (have: {', '.join(metrics)})")
+        value, better = metrics[name], greater_is_better(name)
+        delta = ev.early_stopping.min_delta if ev.early_stopping else 0.0
+        improved = st.best_value is None or (value > st.best_value + delta if better else value < st.best_value - delta)
+        if improved:
+            st.best_value, st.best_epoch, st.bad_epochs = value, st.epoch + 1, 0
+            if ev.keep_best:
+                self._save_best()
+        else:
+            st.bad_epochs += 1
+        if ev.early_stopping and st.bad_epochs >= ev.early_stopping.patience:
+            self.accelerator.print(f"early stopping: {name} has not improved for {st.bad_epochs} epoch(s)")
+            st.finished = True
+
+    # ------------------------------------------------------------------ evaluation
+    @torch.no_grad()
+    def evaluate(self, split: str = "validation") -> EvalResult:
+        """Loss and metrics on ``split``; padded tails of uneven shards are dropped."""
+        acc, model = self.accelerator, self.model
+        was_training = model.training
+        model.eval()
+        logits_all, labels_all = [], []
+        for batch in self.eval_loaders[split]:
+            with acc.autocast():
+                logits = model(batch)
+            labels = batch["labels"]
+            if self.spec.problem_type == "token_classification":
+                logits = acc.pad_across_processes(logits, dim=1, pad_index=0)
+                labels = acc.pad_across_processes(labels, dim=1, pad_index=-100)
+            logits, labels = acc.gather_for_metrics((logits.float(), labels))
+            logits_all.append(logits.cpu())
+            labels_all.append(labels.cpu())
+        model.train(was_training)
+        logits, labels = _concat(logits_all), _concat(labels_all)
+        return EvalResult(*self._metrics(logits, labels))
+
+    def _metrics(self, logits: Tensor, labels: Tensor) -> tuple[dict[str, float], Any, Any]:
+        loss = float(self.spec.loss(logits, labels))
+        preds = self.spec.predict(logits)
+        problem = self.spec.problem_type
+        if problem == "token_classification":
+            mask = labels != -100
+            preds_l = [p[m].tolist() for p, m in zip(preds, mask, strict=True)]
+            refs_l = [r[m].tolist() for r, m in zip(labels, mask, strict=True)]
+            metrics = compute_metrics(self.recipe.eval.metrics, preds_l, refs_l, problem_type=problem,
+                                      label_names=self.data.labels)
+            return {"loss": loss, **metrics}, preds_l, refs_l
+        metrics = compute_metrics(self.recipe.eval.metrics, preds.numpy(), labels.numpy(), problem_type=problem,
+                                  logits=logits.numpy(), label_names=self.data.labels)
+        return {"loss": loss, **metrics}, preds.numpy(), labels.numpy()
+
+    # ------------------------------------------------------------------ state
+    def save(self) -> Path | None:
+        self.state.strategy = self.strategy.state_dict()
+        if self.objective is not None and hasattr(self.objective, "state_dict"):
+            self.state.objective = self.objective.state_dict()
+        return save_checkpoint(self.accelerator, self.ckpt_dir, self.state, self.cfg.keep_checkpoints)
+
+    def _resume(self, path: Path | None) -> None:
+        if path is None:
+            self.accelerator.print(f"no checkpoint under {self.ckpt_dir}: starting from the beginning")
+            return
+        self.state = read_state(path)
+        self.strategy.load_state_dict(self.state.strategy)
+        self._apply_phase()  # the optimizer must have the saved phase's groups before loading its state
+        load_checkpoint(self.accelerator, path)
+        if self.objective is not None and hasattr(self.objective, "load_state_dict"):
+            self.objective.load_state_dict(self.state.objective)
+        self.accelerator.print(f"resumed from {path} (epoch {self.state.epoch}, step {self.state.global_step})")
+
+    def _save_best(self) -> None:
+        acc = self.accelerator
+        state = acc.get_state_dict(self.model)
+        if acc.is_main_process:
+            from safetensors.torch import save_file
+
+            from hubtune.io import atomic_write_with
+
+            tensors = {k: v.detach().contiguous().cpu() for k, v in state.items()}
+            atomic_write_with(self.best_path, lambda tmp: save_file(tensors, tmp))
+        acc.wait_for_everyone()
+
+    def _load_best(self) -> None:
+        from safetensors.torch import load_file
+
+        self.accelerator.wait_for_everyone()
+        state = load_file(str(self.best_path))
+        self.accelerator.unwrap_model(self.model).load_state_dict(state)
+
+    def _on_signal(self, signum: int, frame: Any) -> None:
+        if self._signal is not None:  # second signal: stop now
+            raise KeyboardInterrupt
+        self._signal = signum
+
+
+def _batch_size(batch: dict[str, Tensor]) -> int:
+    return int(next(iter(batch.values())).shape[0])
+
+
+def _concat(parts: list[Tensor]) -> Tensor:
+    if parts and parts[0].ndim >= 2 and len({p.shape[1] for p in parts}) > 1:  # token tasks: pad to one length
+        width = max(p.shape[1] for p in parts)
+        fill = -100 if not parts[0].is_floating_point() else 0.0
+        parts = [torch.nn.functional.pad(p, (0, 0) * (p.ndim - 2) + (0, width - p.shape[1]), value=fill) for p in parts]
+    return torch.cat(parts) if parts else torch.empty(0)
