@@ -47,10 +47,19 @@ def test_training_curves_png(tmp_path: Path) -> None:
     history: list[dict] = []
     for epoch in range(3):
         for step in range(epoch * 10, epoch * 10 + 10):
-            history.append({"step": step, "epoch": step / 10, "train_loss": 2.0 / (step + 1), "lr": 1e-3 * (1 - step / 30)})
+            history.append(
+                {"step": step, "epoch": step / 10, "train_loss": 2.0 / (step + 1), "lr": 1e-3 * (1 - step / 30)}
+            )
         for split in ("validation", "test"):
-            history.append({"epoch": epoch + 1, "split": split, "loss": 1.0 / (epoch + 1), "accuracy": 0.5 + 0.1 * epoch,
-                            "f1": 0.4 + 0.1 * epoch})
+            history.append(
+                {
+                    "epoch": epoch + 1,
+                    "split": split,
+                    "loss": 1.0 / (epoch + 1),
+                    "accuracy": 0.5 + 0.1 * epoch,
+                    "f1": 0.4 + 0.1 * epoch,
+                }
+            )
     out = save_training_curves(tmp_path / "curves.png", history)
     width, height = _png_size(out)
     assert width > 600 and 200 < height < 3000  # three panels side by side

@@ -131,18 +131,18 @@ def _pipeline_tag(info: CardInfo) -> str:
 
 def _eval_results(info: CardInfo) -> list[EvalResult]:
     ds_id = _dataset_id(info)
-    ds_name = Path(info.dataset).name if info.dataset and not ds_id else (info.dataset or "custom")
-    ds_type = ds_id or str(info.dataset_info.get("format") or "custom")
-    results = []
-    for split, values in info.metrics.items():
-        for metric, value in values.items():
-            if isinstance(value, int | float) and math.isfinite(value):
-                results.append(EvalResult(
-                    task_type=_pipeline_tag(info), dataset_type=ds_type, dataset_name=ds_name,
-                    dataset_config=info.dataset_info.get("config"), dataset_split=split,
-                    metric_type=metric, metric_name=metric, metric_value=float(value),
-                ))
-    return results
+    common = {
+        "task_type": _pipeline_tag(info),
+        "dataset_type": ds_id or str(info.dataset_info.get("format") or "custom"),
+        "dataset_name": ds_id or (Path(info.dataset).name if info.dataset else "custom"),
+        "dataset_config": info.dataset_info.get("config"),
+    }
+    return [
+        EvalResult(**common, dataset_split=split, metric_type=name, metric_name=name, metric_value=float(value))
+        for split, values in info.metrics.items()
+        for name, value in values.items()
+        if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    ]
 
 
 def card_data(info: CardInfo) -> ModelCardData:
@@ -220,47 +220,72 @@ def _notes(info: CardInfo) -> list[str]:
 def _metric_table(metrics: dict[str, dict[str, float]]) -> tuple[list[str], list[tuple[str, list[str]]]]:
     splits = list(metrics)
     names = list(dict.fromkeys(m for values in metrics.values() for m in values))
-    fmt = lambda v: f"{v:.4f}" if isinstance(v, int | float) and math.isfinite(v) else "—"  # noqa: E731
-    return splits, [(name, [fmt(metrics[s].get(name)) for s in splits]) for name in names]
+    return splits, [(name, [_score(metrics[s].get(name)) for s in splits]) for name in names]
+
+
+def _score(value: Any) -> str:
+    return f"{value:.4f}" if isinstance(value, int | float) and math.isfinite(value) else "—"
+
+
+def _base_context(info: CardInfo) -> dict[str, str]:
+    base, base_id = info.base_model or "", _base_model_id(info)
+    if base_id:
+        shown = f"[{base_id}](https://huggingface.co/{base_id})"
+    elif base:
+        shown = f"a local checkpoint (`{Path(base).name}`)" if info.base_model_path_is_local else f"`{base}`"
+    else:
+        shown = "a model trained from scratch"
+    ref = base if base and not info.base_model_path_is_local else "PATH/TO/BASE_MODEL"
+    return {"base_display": shown, "base_phrase": f"a version of {shown}" if base else "a model", "base_ref": ref}
+
+
+def _data_context(info: CardInfo) -> dict[str, Any]:
+    ds_id, rest = _dataset_id(info), dict(info.dataset_info)
+    if ds_id:
+        shown = f"[{ds_id}](https://huggingface.co/datasets/{ds_id})"
+    else:
+        shown = f"`{Path(info.dataset).name}` (local data)" if info.dataset else ""
+    splits = rest.pop("splits", None) or {}
+    labels = info.labels or rest.pop("label_names", None) or []
+    for key in ("label_names", "local"):
+        rest.pop(key, None)
+    more = " …" if len(labels) > _MAX_LABELS else ""
+    return {
+        "dataset_display": shown,
+        "split_rows": [(k, _cell(v)) for k, v in splits.items()],
+        "data_rows": _flatten(rest),
+        "labels_display": ", ".join(f"`{_cell(x)}`" for x in labels[:_MAX_LABELS]) + more,
+        "labels_count": len(labels),
+        "num_labels": len(labels) if labels else info.extra.get("num_labels"),
+    }
 
 
 def _context(info: CardInfo, repo_id: str | None) -> dict[str, Any]:
-    base_id = _base_model_id(info)
-    base = info.base_model or ""
-    if base_id:
-        base_display = f"[{base_id}](https://huggingface.co/{base_id})"
-    elif base:
-        base_display = f"a local checkpoint (`{Path(base).name}`)" if info.base_model_path_is_local else f"`{base}`"
-    else:
-        base_display = "a model trained from scratch"
-    ds_id = _dataset_id(info)
-    dataset_display = f"[{ds_id}](https://huggingface.co/datasets/{ds_id})" if ds_id else (
-        f"`{Path(info.dataset).name}` (local data)" if info.dataset else "")
-    dinfo = dict(info.dataset_info)
-    splits = dinfo.pop("splits", {}) or {}
-    labels = info.labels or dinfo.get("label_names") or []
-    dinfo.pop("label_names", None), dinfo.pop("local", None)
-    shown = ", ".join(f"`{_cell(x)}`" for x in labels[:_MAX_LABELS]) + (" …" if len(labels) > _MAX_LABELS else "")
     total = max(int(info.total_params), 0)
     metric_splits, metric_rows = _metric_table(info.metrics)
-    activation = {"classification": ".softmax(-1)", "multilabel": ".sigmoid()"}.get(info.task, "")
-    task_phrase = {"multilabel": f"multi-label {info.modality} classification", "regression": f"{info.modality} regression",
-                   "token_classification": "token classification"}.get(info.task, f"{info.modality} classification")
+    phrases = {"multilabel": "multi-label {} classification", "regression": "{} regression"}
     return {
-        "info": info, "title": info.model_name or (repo_id or "model").split("/")[-1],
-        "repo": repo_id or f"<namespace>/{info.model_name}", "base_display": base_display,
-        "base_phrase": f"a version of {base_display}" if base else "a model", "base_ref": base or "BASE_MODEL",
-        "task_phrase": task_phrase, "dataset_display": dataset_display,
-        "num_labels": len(labels) if labels else info.extra.get("num_labels"),
+        **_base_context(info),
+        **_data_context(info),
+        "info": info,
+        "title": info.model_name or (repo_id or "model").split("/")[-1],
+        "repo": repo_id or f"<namespace>/{info.model_name}",
+        "task_phrase": "token classification"
+        if info.task == "token_classification"
+        else phrases.get(info.task, "{} classification").format(info.modality),
         "strategy_rows": _flatten(info.strategy_options),
         "extra_rows": [(k, v) for k, v in _flatten(info.extra) if not k.startswith(("tags", "license", "auto_class"))],
-        "trainable": f"{info.trainable_params:,}", "total": f"{total:,}",
+        "trainable": f"{info.trainable_params:,}",
+        "total": f"{total:,}",
         "share": f"{100 * info.trainable_params / total:.2f}%" if total else "n/a",
-        "split_rows": [(k, _cell(v)) for k, v in splits.items()], "data_rows": _flatten(dinfo),
-        "labels_display": shown, "labels_count": len(labels), "hyper_rows": _flatten(info.hyperparameters),
-        "metric_splits": metric_splits, "metric_rows": metric_rows, "loader": _loader(info),
-        "auto_class": _auto_class(info), "trust_arg": ", trust_remote_code=True" if info.trust_remote_code else "",
-        "activation": activation, "notes": [_cell(n) for n in _notes(info)],
+        "hyper_rows": _flatten(info.hyperparameters),
+        "metric_splits": metric_splits,
+        "metric_rows": metric_rows,
+        "loader": _loader(info),
+        "auto_class": _auto_class(info),
+        "trust_arg": ", trust_remote_code=True" if info.trust_remote_code else "",
+        "activation": {"classification": ".softmax(-1)", "multilabel": ".sigmoid()"}.get(info.task, ""),
+        "notes": [_cell(n) for n in _notes(info)],
     }
 
 
@@ -268,11 +293,16 @@ def _environment(template_dir: str | os.PathLike[str] | None) -> jinja2.Environm
     dirs = [str(template_dir)] if template_dir else []
     return jinja2.Environment(
         loader=jinja2.FileSystemLoader([*dirs, str(TEMPLATES_DIR)]),
-        undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
     )
 
 
-def render_card(info: CardInfo, repo_id: str | None = None, *, template_dir: str | os.PathLike[str] | None = None) -> ModelCard:
+def render_card(
+    info: CardInfo, repo_id: str | None = None, *, template_dir: str | os.PathLike[str] | None = None
+) -> ModelCard:
     """Render the card for ``info`` (secrets redacted); ``template_dir`` overrides templates by name."""
     info = CardInfo(**redact(dataclasses.asdict(info)))
     body = _environment(template_dir).get_template(_template_name(info)).render(**_context(info, repo_id))
@@ -302,12 +332,15 @@ def merge_with_existing(new: ModelCard, existing: ModelCard | None) -> ModelCard
     merged = {k: v for k, v in old.items() if k not in OWNED_KEYS}
     old_tags = old.get("tags") or []
     for key, value in ours.items():
-        merged[key] = list(dict.fromkeys([*([old_tags] if isinstance(old_tags, str) else old_tags), *value])) \
-            if key == "tags" else value
+        merged[key] = (
+            list(dict.fromkeys([*([old_tags] if isinstance(old_tags, str) else old_tags), *value]))
+            if key == "tags"
+            else value
+        )
     span_new, span_old = _generated_span(new.text), _generated_span(existing.text)
-    block = new.text[span_new[0]:span_new[1]] if span_new else new.text.strip()
+    block = new.text[span_new[0] : span_new[1]] if span_new else new.text.strip()
     if span_old:
-        body = existing.text[: span_old[0]] + block + existing.text[span_old[1]:]
+        body = existing.text[: span_old[0]] + block + existing.text[span_old[1] :]
     else:
         body = (existing.text.strip() + "\n\n" if existing.text.strip() else "") + block + "\n"
     return ModelCard.from_template(ModelCardData(**merged), template_str=_CARD_TEMPLATE, body=body)

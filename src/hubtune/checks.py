@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     from hubtune.recipe import Recipe
 
 LOCAL_FORMATS = {"imagefolder", "csv", "tsv", "json", "jsonl", "parquet"}
-IMAGE_FORMATS = {"imagefolder", "digits", "mnist"}
+IMAGE_FORMATS = {"imagefolder", "digits", "mnist", "digits_shift"}
 
 
 def semantic_problems(recipe: Recipe) -> list[str]:

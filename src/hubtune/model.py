@@ -60,7 +60,10 @@ class TransferModel(nn.Module):
         return self
 
     # ------------------------------------------------------------------ forward
-    def forward(self, batch: dict[str, Tensor]) -> Tensor:
+    def forward(self, batch: dict[str, Tensor], return_features: bool = False) -> Tensor | tuple[Tensor, Tensor]:
+        """Logits; ``(logits, features)`` with ``return_features`` (one forward through a DDP wrapper)."""
+        if return_features:
+            return self.forward_with_features(batch)
         if self.family == "transformers":
             return self.net(**_model_inputs(batch)).logits
         return self.head(self.backbone_forward(batch))

@@ -71,7 +71,8 @@ ColumnName = Literal["image", "text", "text_pair", "label", "tokens", "tags"]
 class DataConfig(_Strict):
     """The dataset: format, location, splits and columns."""
 
-    format: Literal["imagefolder", "csv", "tsv", "json", "jsonl", "parquet", "hub", "digits", "mnist"] = "hub"
+    format: Literal["imagefolder", "csv", "tsv", "json", "jsonl", "parquet", "hub", "digits", "mnist",
+                    "digits_shift"] = "hub"
     path: str | None = None
     name: str | None = Field(None, description="dataset configuration name (hub datasets)")
     train: SplitConfig | str = "train"

@@ -99,7 +99,7 @@ def test_missing_paths_and_splits(tmp_path: Path, text_pre: Preprocessing, hymen
     cfg = DataConfig(format="imagefolder", path=str(hymenoptera), test="test")
     with pytest.raises(SplitNotFound):
         load_split_table(cfg, "test")
-    with pytest.raises(DataError, match="data.test"):
+    with pytest.raises(DataError, match=r"data\.test"):
         build_data(cfg, Preprocessing("vector"), CLS, seed=0)
 
 

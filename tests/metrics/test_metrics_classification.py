@@ -37,8 +37,13 @@ def test_classification_matches_sklearn(name: str, expected: float) -> None:
 def test_top_k_accuracy_uses_logits() -> None:
     refs = RNG.integers(0, 7, 200)
     labels = np.arange(7)
-    out = compute_metrics(["top5_accuracy", "top3_accuracy", "top_k_accuracy"], LOGITS.argmax(1), refs,
-                          problem_type="classification", logits=LOGITS)
+    out = compute_metrics(
+        ["top5_accuracy", "top3_accuracy", "top_k_accuracy"],
+        LOGITS.argmax(1),
+        refs,
+        problem_type="classification",
+        logits=LOGITS,
+    )
     assert out["top5_accuracy"] == pytest.approx(skm.top_k_accuracy_score(refs, LOGITS, k=5, labels=labels))
     assert out["top3_accuracy"] == pytest.approx(skm.top_k_accuracy_score(refs, LOGITS, k=3, labels=labels))
     assert out["top_k_accuracy"] == out["top5_accuracy"]
@@ -56,11 +61,15 @@ def test_multilabel_metrics() -> None:
     assert out["f1_micro"] == pytest.approx(skm.f1_score(refs, preds, average="micro"))
     assert out["f1_macro"] == pytest.approx(skm.f1_score(refs, preds, average="macro"))
     assert out["hamming_loss"] == pytest.approx(skm.hamming_loss(refs, preds))
-    assert out["precision_samples"] == pytest.approx(skm.precision_score(refs, preds, average="samples", zero_division=0))
+    assert out["precision_samples"] == pytest.approx(
+        skm.precision_score(refs, preds, average="samples", zero_division=0)
+    )
 
 
 def test_missing_class_counts_zero_without_error() -> None:
-    assert compute_metrics(["precision"], [0, 0, 0], [0, 1, 1], problem_type="classification")["precision"] == pytest.approx(1 / 6)
+    assert compute_metrics(["precision"], [0, 0, 0], [0, 1, 1], problem_type="classification")[
+        "precision"
+    ] == pytest.approx(1 / 6)
 
 
 def test_validation_lists_problems_and_known_names() -> None:

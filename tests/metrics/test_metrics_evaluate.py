@@ -6,13 +6,13 @@ import os
 
 os.environ.setdefault("HF_EVALUATE_OFFLINE", "1")
 
-import evaluate  # noqa: E402
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-from sklearn import metrics as skm  # noqa: E402
+import evaluate
+import numpy as np
+import pytest
+from sklearn import metrics as skm
 
-from hubtune.errors import RecipeError  # noqa: E402
-from hubtune.metrics import load_metric, local_module_names, module_dir  # noqa: E402
+from hubtune.errors import RecipeError
+from hubtune.metrics import load_metric, local_module_names, module_dir
 
 RNG = np.random.default_rng(3)
 REFS = RNG.integers(0, 3, 60).tolist()
@@ -60,7 +60,9 @@ def test_multilabel_config() -> None:
     refs = RNG.integers(0, 2, (10, 4)).tolist()
     preds = RNG.integers(0, 2, (10, 4)).tolist()
     module = load_metric("accuracy", config_name="multilabel")
-    assert module.compute(predictions=preds, references=refs)["accuracy"] == pytest.approx(skm.accuracy_score(refs, preds))
+    assert module.compute(predictions=preds, references=refs)["accuracy"] == pytest.approx(
+        skm.accuracy_score(refs, preds)
+    )
 
 
 def test_seqeval_module_tags_and_ids() -> None:

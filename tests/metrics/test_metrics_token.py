@@ -46,8 +46,13 @@ def test_ids_with_minus_100_mask_and_label_names() -> None:
     # sentence 1: PER(0-1) right, LOC(3) predicted as PER; sentence 2: -100 positions hide a wrong tag
     refs = np.array([[-100, 1, 2, 0, 3, -100], [-100, 3, 4, -100, 0, -100]])
     preds = np.array([[4, 1, 2, 0, 1, 0], [0, 3, 4, 1, 0, 0]])
-    out = compute_metrics(["seqeval_precision", "seqeval_recall", "seqeval_f1", "token_accuracy"], preds, refs,
-                          problem_type="token_classification", label_names=names)
+    out = compute_metrics(
+        ["seqeval_precision", "seqeval_recall", "seqeval_f1", "token_accuracy"],
+        preds,
+        refs,
+        problem_type="token_classification",
+        label_names=names,
+    )
     # true: PER, LOC, LOC(s2) = 3; predicted: PER, PER, LOC(s2) = 3; correct: 2
     assert out["seqeval_precision"] == pytest.approx(2 / 3)
     assert out["seqeval_recall"] == pytest.approx(2 / 3)
@@ -59,12 +64,21 @@ def test_ragged_lists_and_logits_predictions() -> None:
     names = ["O", "B-ORG", "I-ORG"]
     refs = [[1, 2, 0], [0]]
     preds = [[1, 2, 0], [1]]
-    out = compute_metrics(["seqeval_recall", "seqeval_precision", "token_accuracy"], preds, refs,
-                          problem_type="token_classification", label_names=names)
+    out = compute_metrics(
+        ["seqeval_recall", "seqeval_precision", "token_accuracy"],
+        preds,
+        refs,
+        problem_type="token_classification",
+        label_names=names,
+    )
     assert out == {"seqeval_recall": 1.0, "seqeval_precision": 0.5, "token_accuracy": 0.75}
     logits = np.eye(3)[np.array([[1, 2, 0]])]  # (1, 3, 3) → argmax
-    assert compute_metrics(["seqeval_f1"], logits, [[1, 2, -100]], problem_type="token_classification",
-                           label_names=names)["seqeval_f1"] == 1.0
+    assert (
+        compute_metrics(["seqeval_f1"], logits, [[1, 2, -100]], problem_type="token_classification", label_names=names)[
+            "seqeval_f1"
+        ]
+        == 1.0
+    )
 
 
 def test_ids_without_label_names_is_an_error() -> None:

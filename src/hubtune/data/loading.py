@@ -69,8 +69,8 @@ def load_split_table(cfg: DataConfig, split: str) -> datasets.Dataset:
         raise SplitNotFound(f"data.{split} is not set in the recipe")
     name = spec.split or ("train" if spec.path else split)
     try:
-        if cfg.format in ("digits", "mnist"):
-            return _with_aliases(name, lambda s: builtin_split(cfg.format, s))
+        if cfg.format in ("digits", "mnist", "digits_shift"):
+            return _with_aliases(name, lambda s: builtin_split(cfg.format, s, cfg.name))
         path_key = f"data.{split}.path" if spec.path else "data.path"
         source = spec.path or cfg.path
         if cfg.format == "hub":

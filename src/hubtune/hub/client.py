@@ -178,8 +178,10 @@ def _card(api: HfApi, repo_id: str, revision: str, new: bytes) -> bytes:
             old = Path(api.hf_hub_download(repo_id, "README.md", revision=revision, cache_dir=tmp)).read_text()
         except (EntryNotFoundError, RevisionNotFoundError):
             return new
-    merged = merge_with_existing(new.decode(), old)
-    return merged.encode() if isinstance(merged, str) else bytes(merged)
+    from huggingface_hub import ModelCard
+
+    merged = merge_with_existing(ModelCard(new.decode()), ModelCard(old, ignore_metadata_errors=True))
+    return str(merged).encode()
 
 
 def push(

@@ -23,9 +23,13 @@ def _arr(x: Any) -> np.ndarray:
     return a.squeeze(-1) if a.ndim == 2 and a.shape[-1] == 1 else a
 
 
-def accuracy(predictions: Any, references: Any, *, normalize: bool = True, sample_weight: Any = None, **_: Any) -> float:
+def accuracy(
+    predictions: Any, references: Any, *, normalize: bool = True, sample_weight: Any = None, **_: Any
+) -> float:
     """Share of exactly right samples (subset accuracy for multi-label indicators)."""
-    return float(skm.accuracy_score(_arr(references), _arr(predictions), normalize=normalize, sample_weight=sample_weight))
+    return float(
+        skm.accuracy_score(_arr(references), _arr(predictions), normalize=normalize, sample_weight=sample_weight)
+    )
 
 
 def balanced_accuracy(predictions: Any, references: Any, **_: Any) -> float:
@@ -34,21 +38,29 @@ def balanced_accuracy(predictions: Any, references: Any, **_: Any) -> float:
 
 
 def _prf(fn: Any, predictions: Any, references: Any, average: str | None, labels: Any, pos_label: Any) -> float:
-    value = fn(_arr(references), _arr(predictions), average=average, labels=labels, pos_label=pos_label, zero_division=0)
+    value = fn(
+        _arr(references), _arr(predictions), average=average, labels=labels, pos_label=pos_label, zero_division=0
+    )
     return float(np.mean(value))
 
 
-def precision(predictions: Any, references: Any, *, average: str = "macro", labels: Any = None, pos_label: Any = 1, **_: Any) -> float:
+def precision(
+    predictions: Any, references: Any, *, average: str = "macro", labels: Any = None, pos_label: Any = 1, **_: Any
+) -> float:
     """Precision; ``average`` is macro / micro / weighted / samples / binary."""
     return _prf(skm.precision_score, predictions, references, average, labels, pos_label)
 
 
-def recall(predictions: Any, references: Any, *, average: str = "macro", labels: Any = None, pos_label: Any = 1, **_: Any) -> float:
+def recall(
+    predictions: Any, references: Any, *, average: str = "macro", labels: Any = None, pos_label: Any = 1, **_: Any
+) -> float:
     """Recall; ``average`` is macro / micro / weighted / samples / binary."""
     return _prf(skm.recall_score, predictions, references, average, labels, pos_label)
 
 
-def f1(predictions: Any, references: Any, *, average: str = "macro", labels: Any = None, pos_label: Any = 1, **_: Any) -> float:
+def f1(
+    predictions: Any, references: Any, *, average: str = "macro", labels: Any = None, pos_label: Any = 1, **_: Any
+) -> float:
     """F1; ``average`` is macro / micro / weighted / samples / binary."""
     return _prf(skm.f1_score, predictions, references, average, labels, pos_label)
 
@@ -96,7 +108,9 @@ def _top_k(k: int) -> Any:
 
 
 _BOTH = ("multilabel",)
-add_metric("accuracy", "classification", accuracy, also_tasks=_BOTH, description="accuracy (subset accuracy for multi-label)")
+add_metric(
+    "accuracy", "classification", accuracy, also_tasks=_BOTH, description="accuracy (subset accuracy for multi-label)"
+)
 add_metric("balanced_accuracy", "classification", balanced_accuracy)
 add_metric("mcc", "classification", mcc, description="Matthews correlation coefficient")
 for _fn in (precision, recall, f1):

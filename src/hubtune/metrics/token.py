@@ -91,7 +91,9 @@ def align(predictions: Any, references: Any) -> list[tuple[list[Any], list[Any]]
     return pairs
 
 
-def tag_pairs(predictions: Any, references: Any, label_names: Sequence[str] | None = None) -> list[tuple[list[str], list[str]]]:
+def tag_pairs(
+    predictions: Any, references: Any, label_names: Sequence[str] | None = None
+) -> list[tuple[list[str], list[str]]]:
     """Aligned per-sentence (predicted tags, reference tags)."""
     return [
         ([_to_tag(p, label_names) for p in pred], [_to_tag(r, label_names) for r in ref])
@@ -128,12 +130,16 @@ def seqeval_report(
     return report
 
 
-def seqeval_precision(predictions: Any, references: Any, *, label_names: Any = None, strict: bool = False, **_: Any) -> float:
+def seqeval_precision(
+    predictions: Any, references: Any, *, label_names: Any = None, strict: bool = False, **_: Any
+) -> float:
     """Entity-level micro precision."""
     return seqeval_report(predictions, references, label_names=label_names, strict=strict)["overall_precision"]
 
 
-def seqeval_recall(predictions: Any, references: Any, *, label_names: Any = None, strict: bool = False, **_: Any) -> float:
+def seqeval_recall(
+    predictions: Any, references: Any, *, label_names: Any = None, strict: bool = False, **_: Any
+) -> float:
     """Entity-level micro recall."""
     return seqeval_report(predictions, references, label_names=label_names, strict=strict)["overall_recall"]
 

@@ -1,38 +1,67 @@
-"""``full`` fine-tuning and ``linear_probe`` (frozen backbone)."""
+"""``full`` fine-tuning and ``linear_probe`` (frozen backbone).
+
+A frozen backbone needs no ``torch.no_grad()``: with every backbone parameter frozen and
+inputs that do not require gradients, autograd records nothing through it, so probing
+already runs the backbone at inference cost. ``cache_features`` goes further for timm and
+custom backbones: see :mod:`hubtune.strategies.feature_cache`.
+"""
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from hubtune.model import TransferModel
-from hubtune.strategies.base import STRATEGIES, BaseStrategy
+from hubtune.strategies.base import STRATEGIES, BaseStrategy, set_backbone_trainable
+
+
+class FullOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    layer_decay: float | None = Field(None, gt=0.0, le=1.0, description="layer-wise LR decay factor (None: off)")
 
 
 @STRATEGIES.register("full")
 class FullFineTune(BaseStrategy):
-    """Every parameter trains (the head at ``train.lr * train.head_lr_mult``)."""
+    """Every parameter trains (the head at ``train.lr * train.head_lr_mult``); ``layer_decay`` optional."""
 
     name = "full"
+    Options = FullOptions
 
 
 class LinearProbeOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
     freeze_bn: bool = True
+    cache_features: bool = Field(False, description="reuse backbone features of identical inputs (timm/custom)")
 
 
 def freeze(model: TransferModel, *, freeze_bn: bool = True) -> None:
     """Freeze the backbone (and optionally keep its norm layers in eval mode)."""
-    for _, p in model.backbone_parameters():
-        p.requires_grad_(False)
+    set_backbone_trainable(model, False)
     model.frozen_backbone_eval = freeze_bn
 
 
 @STRATEGIES.register("linear_probe")
 class LinearProbe(BaseStrategy):
-    """Only the head trains; the backbone is frozen and kept in eval mode (fixed BN statistics)."""
+    """Only the head trains; the backbone is frozen and kept in eval mode (fixed BN statistics).
+
+    ``cache_features: true`` computes each distinct input's features once (exact: keyed by
+    the input's content, so augmented images simply miss); turn ``data.augment`` off to get
+    hits on the training set too.
+    """
 
     name = "linear_probe"
     Options = LinearProbeOptions
 
     def setup(self, model: TransferModel) -> None:
         freeze(model, freeze_bn=self.options.freeze_bn)
+        self.phase = "probe"
+        if self.options.cache_features:
+            from hubtune.strategies.feature_cache import install_feature_cache
+
+            self.cache = install_feature_cache(model)
+
+    def describe(self) -> dict:
+        out = super().describe()
+        cache = getattr(self, "cache", None)
+        if cache is not None:
+            out["cache"] = {"hits": cache.hits, "misses": cache.misses}
+        return out

@@ -1,6 +1,6 @@
 """Any metric of hubtune's registry as an offline `evaluate` module: the config name picks it.
 
-    evaluate.load(".../hubtune_metric", config_name="f1_weighted")
+evaluate.load(".../hubtune_metric", config_name="f1_weighted")
 """
 
 import datasets

@@ -27,7 +27,9 @@ class Mse(evaluate.Metric):
             citation="",
             inputs_description=_KWARGS,
             features=datasets.Features({"predictions": value, "references": value}),
-            reference_urls=["https://scikit-learn.org/stable/modules/generated/sklearn.metrics.mean_squared_error.html"],
+            reference_urls=[
+                "https://scikit-learn.org/stable/modules/generated/sklearn.metrics.mean_squared_error.html"
+            ],
         )
 
     def _compute(self, predictions, references, squared=True):

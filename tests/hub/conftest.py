@@ -1,0 +1,97 @@
+"""A real ``hubtune hub serve`` process for the hub tests, and the stock client pointed at it."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+TOKEN = "hubtune-test-token-0123456789"
+
+
+@dataclass(frozen=True)
+class Served:
+    url: str
+    token: str
+    root: Path
+    env: dict[str, str]  # environment for subprocesses using the stock client
+
+
+def _read_first_line(proc: subprocess.Popen, timeout: float) -> str:
+    box: list[str] = []
+    reader = threading.Thread(target=lambda: box.append(proc.stdout.readline()), daemon=True)
+    reader.start()
+    reader.join(timeout)
+    if not box or not box[0]:
+        proc.kill()
+        raise RuntimeError("hub server did not start")
+    return box[0]
+
+
+@pytest.fixture(scope="session")
+def hub_server(tmp_path_factory: pytest.TempPathFactory) -> Served:
+    """``python -m hubtune.hub.server`` on a free 127.0.0.1 port with a token, killed at the end."""
+    base = tmp_path_factory.mktemp("hubserver")
+    root, log = base / "root", (base / "server.log").open("wb")
+    cmd = [sys.executable, "-m", "hubtune.hub.server", "--root", str(root), "--port", "0", "--token", TOKEN]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log, text=True)
+    line = _read_first_line(proc, 30)
+    url = line.split(" at ")[1].split()[0]
+    env = dict(
+        os.environ,
+        HF_ENDPOINT=url,
+        HF_HUB_DISABLE_XET="1",
+        HF_HUB_OFFLINE="0",
+        HF_TOKEN=TOKEN,
+        HF_HOME=str(base / "hf_home"),
+        HF_HUB_DISABLE_TELEMETRY="1",
+        HUBTUNE_HOME=str(base / "home"),
+    )
+    try:
+        yield Served(url, TOKEN, root, env)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _online_client() -> None:
+    """The root conftest sets HF_HUB_OFFLINE=1; the in-process stock client must reach 127.0.0.1."""
+    from huggingface_hub import constants
+
+    saved = constants.HF_HUB_OFFLINE, constants.HF_HUB_DISABLE_XET
+    constants.HF_HUB_OFFLINE, constants.HF_HUB_DISABLE_XET = False, True
+    yield
+    constants.HF_HUB_OFFLINE, constants.HF_HUB_DISABLE_XET = saved
+
+
+@pytest.fixture
+def api(hub_server: Served):
+    from huggingface_hub import HfApi
+
+    return HfApi(endpoint=hub_server.url, token=hub_server.token)
+
+
+@pytest.fixture
+def artifacts(tmp_path: Path) -> Path:
+    """A small output folder: weights, config, card, metrics, plot, a checkpoint that is not pushed."""
+    out = tmp_path / "out"
+    (out / "plots").mkdir(parents=True)
+    (out / "checkpoints").mkdir()
+    (out / "model.safetensors").write_bytes(os.urandom(300_000))
+    (out / "config.json").write_text('{"architecture": "tiny", "num_classes": 3}\n')
+    (out / "README.md").write_text("---\nlicense: apache-2.0\ntags: [hubtune]\n---\n# tiny\n")
+    (out / "metrics.json").write_text('{"accuracy": 0.5}\n')
+    (out / "recipe.yaml").write_text("backbone: {name: tiny}\n")
+    (out / "plots" / "loss.png").write_bytes(os.urandom(2000))
+    (out / "checkpoints" / "state.pt").write_bytes(b"pickle")
+    return out
