@@ -13,6 +13,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 os.environ.setdefault("HF_HUB_DISABLE_XET", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+if os.environ.get("PYTEST_XDIST_WORKER"):  # two workers on two cores: one thread each, subprocesses too
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    os.environ.setdefault("MKL_NUM_THREADS", "1")
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -70,7 +73,7 @@ def tiny_bert_dir(tmp_path_factory, minilm_path) -> Path:
     return out
 
 
-def tiny_vision_recipe(output_dir: Path, **overrides) -> dict:
+def make_vision_recipe(output_dir: Path, **overrides) -> dict:
     """A timm resnet18 (random init, 64 px) on a slice of hymenoptera: mechanics, not accuracy."""
     recipe = {
         "name": "tiny-vision",
@@ -87,7 +90,7 @@ def tiny_vision_recipe(output_dir: Path, **overrides) -> dict:
     return _merge(recipe, overrides)
 
 
-def tiny_text_recipe(output_dir: Path, bert_dir: Path, **overrides) -> dict:
+def make_text_recipe(output_dir: Path, bert_dir: Path, **overrides) -> dict:
     """The tiny BERT on a slice of SST-2."""
     sst2 = shared_data("sst2")
     recipe = {
@@ -105,6 +108,18 @@ def tiny_text_recipe(output_dir: Path, bert_dir: Path, **overrides) -> dict:
     return _merge(recipe, overrides)
 
 
+@pytest.fixture
+def tiny_vision_recipe(data_root):
+    """``tiny_vision_recipe(output_dir, **overrides) -> dict``: a fast timm recipe on real images."""
+    return make_vision_recipe
+
+
+@pytest.fixture
+def tiny_text_recipe(tiny_bert_dir, data_root):
+    """``tiny_text_recipe(output_dir, **overrides) -> dict``: the tiny BERT on real SST-2 rows."""
+    return lambda output_dir, **overrides: make_text_recipe(output_dir, tiny_bert_dir, **overrides)
+
+
 def _merge(base: dict, top: dict) -> dict:
     from hubtune.recipe import deep_merge
 
@@ -118,7 +133,7 @@ def trained_vision(tmp_path_factory, data_root) -> Path:
     from hubtune.run import train
 
     out = tmp_path_factory.mktemp("runs") / "vision"
-    train(recipe_from_dict(tiny_vision_recipe(out)))
+    train(recipe_from_dict(make_vision_recipe(out)))
     return out
 
 
@@ -129,5 +144,5 @@ def trained_text(tmp_path_factory, tiny_bert_dir, data_root) -> Path:
     from hubtune.run import train
 
     out = tmp_path_factory.mktemp("runs") / "text"
-    train(recipe_from_dict(tiny_text_recipe(out, tiny_bert_dir)))
+    train(recipe_from_dict(make_text_recipe(out, tiny_bert_dir)))
     return out

@@ -30,7 +30,10 @@ def write_artifacts(recipe: Recipe, model: Any, state: Any, strategy: Any, data:
     staging = out / ".export-tmp"
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
-    export_model(model, staging, recipe.head)
+    extra = strategy.export(model, staging) if hasattr(strategy, "export") else {}  # e.g. a PEFT adapter
+    meta = export_model(model, staging, recipe.head)
+    if extra:
+        atomic_write_json(staging / META_FILE, {**meta, "strategy": extra})
     atomic_write_text(staging / "recipe.yaml", yaml.safe_dump(redact(recipe.to_dict()), sort_keys=False))
     atomic_write_json(staging / "metrics.json", {
         "metrics": result.metrics, "best_epoch": state.best_epoch, "best_value": state.best_value,
@@ -40,6 +43,8 @@ def write_artifacts(recipe: Recipe, model: Any, state: Any, strategy: Any, data:
     images = _plots(staging, state, evals, data, model)
     _card(staging, recipe, model, strategy, data, result, images)
     for path in sorted(staging.iterdir(), key=lambda p: p.name == META_FILE):
+        if path.is_dir() and (out / path.name).is_dir():  # a folder artifact (adapter/) from an earlier run
+            shutil.rmtree(out / path.name)
         os.replace(path, out / path.name)
     staging.rmdir()
 

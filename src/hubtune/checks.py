@@ -74,13 +74,11 @@ def _combination_problems(recipe: Recipe) -> list[str]:
 
 
 def _metric_problems(recipe: Recipe) -> list[str]:
-    try:
-        from hubtune.heads import HEADS
-        from hubtune.metrics import validate_metric_names
-    except ImportError:
-        return []
-    if recipe.head.type not in HEADS:
-        return []
+    from hubtune.heads import HEADS
+    from hubtune.metrics import METRICS, validate_metric_names
+
+    if recipe.head.type not in HEADS:  # no task to check against: check the names exist
+        return [f"eval.metrics: {METRICS.unknown_message(n)}" for n in recipe.eval.metrics if n not in METRICS]
     problem_type = HEADS.get(recipe.head.type).problem_type
     return [f"eval.metrics: {p}" for p in validate_metric_names(recipe.eval.metrics, problem_type)]
 

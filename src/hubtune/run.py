@@ -104,6 +104,9 @@ def train(recipe: Recipe, *, overwrite: bool = False, resume: str | None = None,
     accelerator.init_trackers(recipe.name or output_dir.name, config=_flat(recipe.to_dict()))
     trainer = Trainer(recipe, model, strategy, data, accelerator, output_dir, objective=objective)
     trainer.fit(resume=resume)
+    if hasattr(strategy, "finalize"):  # e.g. WiSE-FT picks its interpolation on validation
+        validate = (lambda: trainer.evaluate("validation").metrics) if "validation" in trainer.eval_loaders else None
+        strategy.finalize(accelerator.unwrap_model(trainer.model), validate)
     evals = {split: trainer.evaluate(split) for split in trainer.eval_loaders}
     metrics = {split: e.metrics for split, e in evals.items()}
     accelerator.end_training()

@@ -112,3 +112,12 @@ def test_split_slicing_and_aliases(hymenoptera: Path) -> None:
     cfg = DataConfig(format="imagefolder", path=str(hymenoptera), train="train[:10]", validation="val")
     assert len(load_split_table(cfg, "train")) == 10
     assert len(load_split_table(cfg, "validation")) == 153
+
+
+def test_hub_format_local_folder(tmp_path: Path, text_pre: Preprocessing) -> None:
+    _csv(tmp_path / "train.csv", [{"text": f"t{i}", "label": i % 2} for i in range(6)])
+    _csv(tmp_path / "test.csv", [{"text": "u", "label": 1}])
+    bundle = build_data(DataConfig(format="hub", path=str(tmp_path), test="test"), text_pre, CLS, seed=0)
+    assert len(bundle.test) == 1 and bundle.info["validation_from_train"]
+    with pytest.raises(DataError, match=r"data\.train: split 'nope'"):
+        build_data(DataConfig(format="hub", path=str(tmp_path), train="nope"), text_pre, CLS, seed=0)

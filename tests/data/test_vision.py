@@ -93,3 +93,14 @@ def test_predict_inputs_images(hymenoptera: Path, image_pre: Preprocessing) -> N
     assert grey["pixel_values"].shape == (1, 1, 8, 8)
     with pytest.raises(DataError, match=r"missing\.jpg"):
         predict_inputs([str(hymenoptera / "missing.jpg")], image_pre)
+
+
+def test_transformers_image_processor(tmp_path: Path, make_images) -> None:
+    from transformers import ViTImageProcessor
+
+    make_images(tmp_path, {"a": 2, "b": 2})
+    pre = Preprocessing("image", image_processor=ViTImageProcessor(size={"height": 24, "width": 24}))
+    bundle = build_data(DataConfig(format="imagefolder", path=str(tmp_path), validation=None, validation_size=0.5),
+                        pre, CLS, seed=0)
+    batch = bundle.collate_fn([bundle.train[0], bundle.validation[0]])
+    assert batch["pixel_values"].shape == (2, 3, 24, 24)

@@ -50,7 +50,10 @@ def build_data(cfg: DataConfig, preprocessing: Preprocessing, head: HeadSpec, *,
     required, optional = needed_columns(preprocessing.modality, head.problem_type)
     label_col = "tags" if kind == "token" else "label"
     tables, columns = {}, {}
-    tables["train"], columns["train"] = _prepare(cfg, "train", required, optional)
+    try:
+        tables["train"], columns["train"] = _prepare(cfg, "train", required, optional)
+    except SplitNotFound as e:
+        raise DataError(f"data.train: {e}; set data.train to a split of the dataset") from None
     space = discover(tables["train"], label_col, kind, cfg.label_map)
     carved = False
     for split in ("validation", "test"):

@@ -84,7 +84,7 @@ class GradualUnfreeze(BaseStrategy):
             return
         for m in model.backbone_module().modules():
             params = list(m.parameters())
-            if isinstance(m, _BatchNorm) and not any(p.requires_grad for p in params):
+            if isinstance(m, _BatchNorm) and params and not any(p.requires_grad for p in params):
                 self._hooks.append(m.register_forward_pre_hook(_eval_hook))
 
     def state_dict(self) -> dict[str, Any]:

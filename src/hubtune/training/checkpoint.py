@@ -27,6 +27,7 @@ class TrainState:
     epoch: int = 0
     batch_in_epoch: int = 0
     global_step: int = 0
+    schedule_start: int = 0  # global step at which the current optimizer and schedule were built
     best_value: float | None = None
     best_epoch: int | None = None
     bad_epochs: int = 0

@@ -104,16 +104,21 @@ class Trainer:
         unwrapped = self.accelerator.unwrap_model(self.model)
         groups = self.strategy.param_groups(unwrapped, self.cfg.lr, self.cfg.weight_decay, self.cfg.head_lr_mult)
         optimizer = build_optimizer(groups, self.cfg, self.accelerator.device)
-        scheduler = build_scheduler(optimizer, self.cfg, self.total_steps - self.state.global_step)
+        scheduler = build_scheduler(optimizer, self.cfg, self.total_steps - self.state.schedule_start)
         acc = self.accelerator
         acc._optimizers.clear()
         acc._schedulers.clear()
         self.optimizer = acc.prepare_optimizer(optimizer)
         self.scheduler = acc.prepare_scheduler(scheduler)
 
-    def _apply_phase(self) -> None:
-        """Let the strategy set the trainable parameters for this epoch; rebuild what that changes."""
+    def _apply_phase(self, restoring: bool = False) -> None:
+        """Let the strategy set the trainable parameters for this epoch; rebuild what that changes.
+
+        A new schedule spans the steps left when its phase began (``schedule_start``), which a
+        restored checkpoint carries, so a resumed schedule is the interrupted one."""
         if self.strategy.on_epoch_start(self.state.epoch, self.accelerator.unwrap_model(self.model)):
+            if not restoring:
+                self.state.schedule_start = self.state.global_step
             self._rewrap_model()
 
     def _rewrap_model(self) -> None:
@@ -154,8 +159,9 @@ class Trainer:
 
     def _train_epoch(self, bar: tqdm) -> None:
         acc, st, model = self.accelerator, self.state, self.model
-        self.sampler.set_epoch(st.epoch)
-        self.train_set.set_epoch(st.epoch)
+        # Accelerate's loader re-applies its own epoch counter to sampler and dataset on each
+        # iteration (a skip loader starts from the counter): set it, not just the sampler.
+        self.train_loader.set_epoch(st.epoch)
         model.train()
         loader = acc.skip_first_batches(self.train_loader, st.batch_in_epoch) if st.batch_in_epoch else self.train_loader
         running = torch.zeros((), device=acc.device)
@@ -291,7 +297,7 @@ class Trainer:
             return
         self.state = read_state(path)
         self.strategy.load_state_dict(self.state.strategy)
-        self._apply_phase()  # the optimizer must have the saved phase's groups before loading its state
+        self._apply_phase(restoring=True)  # the optimizer needs the saved phase's groups before its state
         load_checkpoint(self.accelerator, path)
         if self.objective is not None and hasattr(self.objective, "load_state_dict"):
             self.objective.load_state_dict(self.state.objective)
