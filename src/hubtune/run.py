@@ -84,6 +84,10 @@ def train(recipe: Recipe, *, overwrite: bool = False, resume: str | None = None,
 
     output_dir = Path(recipe.output_dir)
     prepare_output_dir(output_dir, overwrite=overwrite, resume=bool(resume))
+    if resume and resume != "latest":
+        from hubtune.training.checkpoint import read_state
+
+        read_state(Path(resume))  # a bad --resume PATH fails before anything is built or written
     set_seed(recipe.seed, deterministic=recipe.train.deterministic)
     if recipe.train.deterministic:
         torch.use_deterministic_algorithms(True, warn_only=True)

@@ -18,6 +18,25 @@ def build_backbone(cfg) -> Backbone:
     return BACKBONES.get(cfg.source)(cfg)
 
 
-from hubtune.backbones import custom, timm_backbone, transformers_backbone  # noqa: E402,F401  (register)
+# The built-ins import their library only when used, so validating a recipe stays fast.
+@BACKBONES.register("timm")
+def _timm(cfg) -> Backbone:
+    from hubtune.backbones.timm_backbone import build_timm
+
+    return build_timm(cfg)
+
+
+@BACKBONES.register("transformers")
+def _transformers(cfg) -> Backbone:
+    from hubtune.backbones.transformers_backbone import build_transformers
+
+    return build_transformers(cfg)
+
+
+@BACKBONES.register("custom")
+def _custom(cfg) -> Backbone:
+    from hubtune.backbones.custom import build_custom
+
+    return build_custom(cfg)
 
 __all__ = ["BACKBONES", "build_backbone"]

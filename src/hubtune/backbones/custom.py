@@ -10,14 +10,12 @@ from __future__ import annotations
 
 from torch import nn
 
-from hubtune.backbones import BACKBONES
 from hubtune.backbones.weights import import_object, load_into, load_state_dict_file, resolve_weights_path
 from hubtune.contracts import Backbone, Preprocessing
 from hubtune.errors import CheckpointError
 from hubtune.recipe import BackboneConfig
 
 
-@BACKBONES.register("custom")
 def build_custom(cfg: BackboneConfig) -> Backbone:
     factory = import_object(cfg.name)
     if not callable(factory):

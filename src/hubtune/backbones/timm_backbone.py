@@ -8,7 +8,6 @@ from pathlib import Path
 import timm
 from torch import nn
 
-from hubtune.backbones import BACKBONES
 from hubtune.backbones.weights import PYPI_HUB_IDS, load_into, load_state_dict_file, resolve_weights_path
 from hubtune.contracts import Backbone, Preprocessing
 from hubtune.errors import CheckpointError
@@ -35,7 +34,6 @@ def timm_model_name(name: str, revision: str | None = None) -> str:
     return name
 
 
-@BACKBONES.register("timm")
 def build_timm(cfg: BackboneConfig) -> Backbone:
     """A timm model with its classifier removed (``num_classes=0``): pooled features out."""
     name = timm_model_name(cfg.name, cfg.revision)

@@ -12,7 +12,6 @@ from pathlib import Path
 
 from transformers import AutoConfig, AutoModel, PretrainedConfig
 
-from hubtune.backbones import BACKBONES
 from hubtune.backbones.weights import PYPI_HUB_IDS, resolve_weights_path
 from hubtune.contracts import Backbone, Preprocessing
 from hubtune.errors import CheckpointError
@@ -44,7 +43,6 @@ def load_config(path: str, revision: str | None, trust_remote_code: bool) -> Pre
         raise CheckpointError(f"cannot load a transformers config from {path!r}: {str(e).splitlines()[0]}") from None
 
 
-@BACKBONES.register("transformers")
 def build_transformers(cfg: BackboneConfig) -> Backbone:
     path, revision = resolve_transformers_path(cfg.name, cfg.revision)
     config = load_config(path, revision, cfg.trust_remote_code)

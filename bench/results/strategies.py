@@ -1,0 +1,89 @@
+"""Strategy benchmark driver: ``python bench/results/strategies.py [task ...] [--seeds N]``.
+
+Runs ``hubtune train`` sequentially (2-core machine: small runs), appends each result to
+``strategies.json`` and rewrites ``strategies.md`` (mean ± std over seeds).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[1]
+RESULTS = HERE / "strategies.json"
+
+COMMON = {
+    "hymenoptera": ["train.epochs=3", "train.trackers=[]", "data.num_workers=1", "train.checkpoint_every=null"],
+    "sst2": ["data.max_train_samples=2000", "train.epochs=2", "train.trackers=[]"],
+}
+RUNS = {  # strategy name -> extra overrides per task (higher LR where only a head / adapter trains)
+    "full": {"hymenoptera": [], "sst2": []},
+    "linear_probe": {"hymenoptera": ["train.lr=1e-3", "train.head_lr_mult=1", "strategy.cache_features=true",
+                                     "data.augment=false"], "sst2": ["train.lr=2e-3"]},
+    "lp_ft": {"hymenoptera": ["strategy.probe_epochs=1", "strategy.probe_lr_mult=1"],
+              "sst2": ["strategy.probe_epochs=1"]},
+    "layer_decay": {"hymenoptera": ["strategy.decay=0.8"], "sst2": ["strategy.decay=0.8"]},
+    "l2_sp": {"hymenoptera": ["strategy.alpha=0.01"], "sst2": ["strategy.alpha=0.01"]},
+    "bitfit": {"hymenoptera": ["train.lr=1e-3", "train.head_lr_mult=1"], "sst2": ["train.lr=1e-3"]},
+    "peft": {"hymenoptera": ["train.lr=1e-3", "train.head_lr_mult=1", "strategy.target_modules=[conv_pw,conv_pwl]"],
+             "sst2": ["train.lr=1e-3", "strategy.target_modules=[query,key,value,dense]"]},
+}
+RECIPES = {"hymenoptera": "recipes/vision/hymenoptera.yaml", "sst2": "recipes/nlp/sst2.yaml"}
+
+
+def run_one(task: str, strategy: str, seed: int) -> dict:
+    out = Path(f"/tmp/hubtune-bench/{task}-{strategy}-{seed}")
+    cmd = [str(ROOT / ".venv/bin/hubtune"), "train", RECIPES[task], f"strategy.type={strategy}", f"seed={seed}",
+           f"output_dir={out}", *COMMON[task], *RUNS[strategy][task], "--overwrite"]
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True,
+                          env={**os.environ, "HUBTUNE_DATA": str(ROOT.parent / "shared/data"), "HF_HUB_OFFLINE": "1"})
+    wall = time.perf_counter() - t0
+    if proc.returncode:
+        return {"task": task, "strategy": strategy, "seed": seed, "error": proc.stderr[-800:], "wall_s": wall}
+    m = json.loads((out / "metrics.json").read_text())
+    return {"task": task, "strategy": strategy, "seed": seed, "accuracy": m["metrics"]["validation"]["accuracy"],
+            "trainable_params": m["trainable_params"], "total_params": m["total_params"], "wall_s": round(wall, 1),
+            "overrides": COMMON[task] + RUNS[strategy][task]}
+
+
+def table(rows: list[dict]) -> str:
+    lines = ["| task | strategy | val accuracy (mean ± std) | seeds | trainable params (share) | wall s / run |",
+             "|---|---|---|---|---|---|"]
+    keys = sorted({(r["task"], r["strategy"]) for r in rows if "accuracy" in r}, key=lambda k: (k[0], list(RUNS).index(k[1])))
+    for task, strat in keys:
+        rs = [r for r in rows if r["task"] == task and r["strategy"] == strat and "accuracy" in r]
+        acc = [100 * r["accuracy"] for r in rs]
+        std = statistics.stdev(acc) if len(acc) > 1 else 0.0
+        share = rs[0]["trainable_params"] / rs[0]["total_params"]
+        wall = statistics.mean(r["wall_s"] for r in rs)
+        lines.append(f"| {task} | {strat} | {statistics.mean(acc):.2f} ± {std:.2f} | {len(rs)} | "
+                     f"{rs[0]['trainable_params']:,} ({100 * share:.2f}%) | {wall:.0f} |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str]) -> None:
+    seeds = int(argv[argv.index("--seeds") + 1]) if "--seeds" in argv else 1
+    tasks = [a for a in argv if a in RECIPES] or list(RECIPES)
+    strategies = [a for a in argv if a in RUNS] or list(RUNS)
+    rows = json.loads(RESULTS.read_text()) if RESULTS.exists() else []
+    for seed in range(seeds):
+        for task in tasks:
+            for strategy in strategies:
+                if any(r["task"] == task and r["strategy"] == strategy and r["seed"] == seed and "accuracy" in r for r in rows):
+                    continue
+                row = run_one(task, strategy, seed)
+                print(json.dumps({k: v for k, v in row.items() if k != "overrides"}), flush=True)
+                rows = [r for r in rows if (r["task"], r["strategy"], r["seed"]) != (task, strategy, seed)] + [row]
+                RESULTS.write_text(json.dumps(rows, indent=1))
+                (HERE / "strategies.md").write_text(table(rows))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,78 @@
+"""Evidence runner: ``python -m hubtune.adaptation.bench digits|amazon|aggregate`` (results JSON lines).
+
+Each run trains a recipe through :func:`hubtune.run.train` and records the target test accuracy
+of the weights picked by source validation (``source_val``) and of the last epoch (``last``),
+plus the wall time. Target labels are only read for this report.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+RESULTS = Path("bench/results")
+
+
+def run_one(recipe_path: str, seed: int, overrides: list[str] | None = None) -> dict[str, Any]:
+    """Train ``recipe_path`` with ``seed``; test metrics of the selected and of the last weights."""
+    from hubtune.recipe import load_recipe
+    from hubtune.run import train
+    from hubtune.training.trainer import Trainer
+
+    last: dict[str, float] = {}
+    original = Trainer._load_best
+
+    def load_best(self: Trainer) -> None:
+        if "test" in self.eval_loaders:
+            last.update(self.evaluate("test").metrics)
+        original(self)
+
+    out = tempfile.mkdtemp(prefix="hubtune-bench-")
+    recipe = load_recipe(recipe_path, [f"seed={seed}", f"output_dir={out}", *(overrides or [])])
+    Trainer._load_best = load_best  # type: ignore[method-assign]
+    t0 = time.perf_counter()
+    try:
+        result = train(recipe, overwrite=True)
+    finally:
+        Trainer._load_best = original  # type: ignore[method-assign]
+    seconds = time.perf_counter() - t0
+    test = result.metrics.get("test", {})
+    method = (recipe.adaptation or {}).get("method", "source_only")
+    return {"recipe": recipe_path, "method": method, "seed": seed, "seconds": round(seconds, 1),
+            "source_val": result.metrics.get("validation", {}).get("accuracy"),
+            "test_selected": test.get("accuracy"), "test_last": last.get("accuracy", test.get("accuracy")),
+            "overrides": overrides or []}
+
+
+def summarize(rows: list[dict[str, Any]], key: str) -> dict[str, Any]:
+    """Mean ± std (population of seeds) of ``key`` over ``rows``."""
+    values = [r[key] for r in rows if r.get(key) is not None]
+    if not values:
+        return {}
+    return {"mean": statistics.fmean(values), "std": statistics.pstdev(values) if len(values) > 1 else 0.0,
+            "n": len(values), "values": values}
+
+
+def main(argv: list[str]) -> None:
+    task, log = argv[0], Path(argv[1] if len(argv) > 1 else f"/tmp/adaptation-{argv[0]}.jsonl")
+    seeds = [int(s) for s in (argv[2].split(",") if len(argv) > 2 else ["0", "1", "2"])]
+    extra = argv[3:]
+    plans = {
+        "digits": ["digits-source-only", "digits-dann", "digits-mmd", "digits-coral", "digits-mcc", "digits-cdan_e"],
+        "amazon": ["amazon-source-only", "amazon-mcc", "amazon-dann"],
+    }[task]
+    for seed in seeds:
+        for name in plans:
+            row = run_one(f"recipes/adaptation/{name}.yaml", seed, extra)
+            with log.open("a") as f:
+                f.write(json.dumps(row) + "\n")
+            print(json.dumps(row), flush=True)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
