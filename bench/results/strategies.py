@@ -19,8 +19,10 @@ ROOT = HERE.parents[1]
 RESULTS = HERE / "strategies.json"
 
 COMMON = {
-    "hymenoptera": ["train.epochs=3", "train.trackers=[]", "data.num_workers=1", "train.checkpoint_every=null"],
-    "sst2": ["data.max_train_samples=2000", "train.epochs=2", "train.trackers=[]"],
+    "hymenoptera": ["train.epochs=2", "data.image_size=128", "train.trackers=[]", "data.num_workers=1",
+                    "train.keep_checkpoints=1"],
+    "sst2": ["data.max_train_samples=1000", "data.max_eval_samples=400", "data.max_length=48", "train.epochs=1",
+             "train.trackers=[]", "train.keep_checkpoints=1"],
 }
 RUNS = {  # strategy name -> extra overrides per task (higher LR where only a head / adapter trains)
     "full": {"hymenoptera": [], "sst2": []},
@@ -70,7 +72,7 @@ def table(rows: list[dict]) -> str:
 
 def main(argv: list[str]) -> None:
     seeds = int(argv[argv.index("--seeds") + 1]) if "--seeds" in argv else 1
-    tasks = [a for a in argv if a in RECIPES] or list(RECIPES)
+    tasks = [a for a in argv if a in RECIPES] or ["sst2", "hymenoptera"]
     strategies = [a for a in argv if a in RUNS] or list(RUNS)
     rows = json.loads(RESULTS.read_text()) if RESULTS.exists() else []
     for seed in range(seeds):

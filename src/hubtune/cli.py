@@ -6,6 +6,7 @@ User errors (bad recipe, data, checkpoint, hub) print one clear message and exit
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import logging
 import os
@@ -130,6 +131,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("hubtune: interrupted", file=sys.stderr)
         return 130
+    except OSError as e:
+        if e.errno != errno.ENOSPC:
+            raise
+        from hubtune.errors import disk_full
+
+        print(f"hubtune: error: {disk_full(e)}", file=sys.stderr)
+        return 2
     except Exception as e:
         from hubtune.training.trainer import Interrupted
 

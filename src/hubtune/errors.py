@@ -39,3 +39,16 @@ class HubError(UserError, RuntimeError):
 
 class OutputError(UserError, FileExistsError):
     """The output folder cannot be used (exists without --overwrite/--resume, not writable)."""
+
+
+class DiskFullError(UserError, OSError):
+    """The disk filled up while writing (``ENOSPC``); what was saved before is intact."""
+
+
+def disk_full(error: OSError) -> DiskFullError:
+    """A :class:`DiskFullError` for an ``ENOSPC`` error, with what to do."""
+    where = f" while writing {error.filename}" if error.filename else ""
+    return DiskFullError(
+        f"the disk is full{where} ({error.strerror or error}); earlier checkpoints and outputs are intact: "
+        "free some space (or set output_dir on another disk) and run again with --resume"
+    )

@@ -16,6 +16,7 @@ from typing import Any
 
 from hubtune.errors import OutputError
 from hubtune.recipe import Recipe
+from hubtune.redact import redact
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +38,8 @@ def prepare_output_dir(path: Path, *, overwrite: bool, resume: bool) -> None:
             "--resume to continue its training, or set output_dir=<new folder>"
         )
     probe = path if path.exists() else next((p for p in path.parents if p.exists()), Path("."))
+    if not probe.is_dir():
+        raise OutputError(f"output folder {path}: {probe} is not a folder (it is a file); choose another output_dir")
     if not os.access(probe, os.W_OK):
         raise OutputError(f"output folder {path} is not writable (no write permission on {probe}); choose another output_dir")
 
@@ -105,7 +108,7 @@ def train(recipe: Recipe, *, overwrite: bool = False, resume: str | None = None,
     accelerator = make_accelerator(recipe, output_dir)
     if accelerator.is_main_process:
         output_dir.mkdir(parents=True, exist_ok=True)
-    accelerator.init_trackers(recipe.name or output_dir.name, config=_flat(recipe.to_dict()))
+    accelerator.init_trackers(redact(recipe.name or output_dir.name), config=_flat(redact(recipe.to_dict())))
     trainer = Trainer(recipe, model, strategy, data, accelerator, output_dir, objective=objective)
     trainer.fit(resume=resume)
     if hasattr(strategy, "finalize"):  # e.g. WiSE-FT picks its interpolation on validation
@@ -113,8 +116,7 @@ def train(recipe: Recipe, *, overwrite: bool = False, resume: str | None = None,
         strategy.finalize(accelerator.unwrap_model(trainer.model), validate)
     evals = {split: trainer.evaluate(split) for split in trainer.eval_loaders}
     metrics = {split: e.metrics for split, e in evals.items()}
-    accelerator.end_training()
-    unwrapped = accelerator.unwrap_model(trainer.model)
+    unwrapped = trainer.export_model()  # every rank: under FSDP this gathers the full state dict
     trainable, total = unwrapped.count_parameters()
     result = RunResult(output_dir, metrics, trainable, total)
     if accelerator.is_main_process:
@@ -128,6 +130,8 @@ def train(recipe: Recipe, *, overwrite: bool = False, resume: str | None = None,
 
         result.pushed = str(hub_push(output_dir, recipe.hub.repo_id, hub=recipe.hub.endpoint,
                                      private=recipe.hub.private, branch=recipe.hub.branch, message=recipe.hub.message))
+    accelerator.wait_for_everyone()
+    accelerator.end_training()  # last: it also tears down the process group of a multi-process run
     return result
 
 

@@ -46,7 +46,7 @@ def run_one(recipe_path: str, seed: int, overrides: list[str] | None = None) -> 
     return {"recipe": recipe_path, "method": method, "seed": seed, "seconds": round(seconds, 1),
             "source_val": result.metrics.get("validation", {}).get("accuracy"),
             "test_selected": test.get("accuracy"), "test_last": last.get("accuracy", test.get("accuracy")),
-            "overrides": overrides or []}
+            "overrides": overrides or [], "output_dir": out}
 
 
 def summarize(rows: list[dict[str, Any]], key: str) -> dict[str, Any]:
@@ -58,13 +58,37 @@ def summarize(rows: list[dict[str, Any]], key: str) -> dict[str, Any]:
             "n": len(values), "values": values}
 
 
+def rank_evidence(candidates: list[str], out: Path) -> dict[str, Any]:
+    """Fine-tune every candidate (a hubtune output folder or ``random``) on 300 labelled USPS digits with
+    ``recipes/adaptation/usps-finetune.yaml``; then score them with ``hubtune rank`` (+ Kendall τ)."""
+    from hubtune.cli import main as cli
+
+    accuracy: dict[str, float] = {}
+    for cand in candidates:
+        weights = "null" if cand == "random" else f"{cand}/model.safetensors"
+        row = run_one("recipes/adaptation/usps-finetune.yaml", 0, [f"backbone.weights={weights}"])
+        accuracy[cand] = row["test_selected"]
+        print(cand, accuracy[cand], flush=True)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "finetuned.json").write_text(json.dumps(accuracy, indent=2))
+    names = [c if c != "random" else 'custom:hubtune.zoo:cnn{"channels": [16, 32], "features": 128}' for c in candidates]
+    ref = {n: accuracy[c] for n, c in zip(names, candidates, strict=True)}
+    (out / "reference.json").write_text(json.dumps(ref, indent=2))
+    cli(["rank", "--candidates", *names, "--data", "digits_shift:usps:train", "--max-samples", "1000",
+         "--reference", str(out / "reference.json"), "--out", str(out)])
+    return json.loads((out / "rank.json").read_text())
+
+
 def main(argv: list[str]) -> None:
+    if argv[0] == "rank":
+        rank_evidence(argv[2:], Path(argv[1]))
+        return
     task, log = argv[0], Path(argv[1] if len(argv) > 1 else f"/tmp/adaptation-{argv[0]}.jsonl")
     seeds = [int(s) for s in (argv[2].split(",") if len(argv) > 2 else ["0", "1", "2"])]
     extra = argv[3:]
     plans = {
         "digits": ["digits-source-only", "digits-dann", "digits-mmd", "digits-coral", "digits-mcc", "digits-cdan_e"],
-        "amazon": ["amazon-source-only", "amazon-mcc", "amazon-dann"],
+        "amazon": ["amazon-source-only", "amazon-mcc"],
     }[task]
     for seed in seeds:
         for name in plans:

@@ -29,7 +29,7 @@ def coral_distance(source: np.ndarray, target: np.ndarray) -> float:
 
 
 def proxy_a_distance(source: np.ndarray, target: np.ndarray, seed: int = 0) -> tuple[float, float]:
-    """``(2 (1 − 2 ε), ε)``: ε is the held-out error of a linear domain classifier (half of each
+    """``(max(0, 2 (1 − 2 ε)), ε)``: ε is the held-out error of a linear domain classifier (half of each
     domain for training, the rest for testing, balanced by subsampling the larger domain)."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.preprocessing import StandardScaler
@@ -47,7 +47,7 @@ def proxy_a_distance(source: np.ndarray, target: np.ndarray, seed: int = 0) -> t
     scaler = StandardScaler().fit(x_train)
     clf = LogisticRegression(C=1.0, max_iter=2000).fit(scaler.transform(x_train), y_train)
     err = float(1.0 - clf.score(scaler.transform(x_test), y_test))
-    return 2.0 * (1.0 - 2.0 * err), err
+    return max(0.0, 2.0 * (1.0 - 2.0 * err)), err
 
 
 def discrepancy(source: np.ndarray, target: np.ndarray, seed: int = 0) -> dict[str, float]:

@@ -7,7 +7,8 @@
     FILE.yaml[:SPLIT]           a recipe (its data: block) or a bare data block
 
 ``MODEL`` specs: ``timm:NAME``, ``transformers:NAME_OR_DIR`` (``pypi:<package>`` works too),
-``custom:module:function``, or a hubtune output folder (its trained head gives LEEP/NCE their
+``custom:module:function`` (optionally followed by JSON kwargs: ``custom:hubtune.zoo:mlp{"in_features": 256}``),
+or a hubtune output folder (its trained head gives LEEP/NCE their
 source probabilities).
 """
 
@@ -93,7 +94,11 @@ def parse_model(spec: str) -> BackboneConfig | Path:
             return BackboneConfig(source="transformers", name=spec)
         raise DataError(f"bad MODEL {spec!r}: write timm:NAME, transformers:NAME, custom:module:function, "
                         "or a hubtune output folder")
-    return BackboneConfig(source=source, name=name)  # type: ignore[arg-type]
+    kwargs: dict[str, Any] = {}
+    if name.endswith("}") and "{" in name:  # custom:hubtune.zoo:mlp{"in_features": 256}
+        name, brace, rest = name.partition("{")
+        kwargs = json.loads(brace + rest)
+    return BackboneConfig(source=source, name=name, kwargs=kwargs)  # type: ignore[arg-type]
 
 
 def cache_dir() -> Path:

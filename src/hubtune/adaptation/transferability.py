@@ -103,11 +103,11 @@ def h_score(features: np.ndarray, labels: np.ndarray) -> float:
     """``tr(cov(f)⁺ cov(E[f | y]))`` with the class-conditional means replacing each sample."""
     f, y = _check(features, labels)
     f = f - f.mean(0)
-    cov_f = np.cov(f, rowvar=False, bias=True)
+    cov_f = np.atleast_2d(np.cov(f, rowvar=False, bias=True))
     g = np.zeros_like(f)
     for c in np.unique(y):
         g[y == c] = f[y == c].mean(0)
-    cov_g = np.cov(g, rowvar=False, bias=True)
+    cov_g = np.atleast_2d(np.cov(g, rowvar=False, bias=True))
     return float(np.trace(np.linalg.pinv(cov_f, rcond=1e-10) @ cov_g))
 
 

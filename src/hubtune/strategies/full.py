@@ -45,7 +45,7 @@ class LinearProbe(BaseStrategy):
 
     ``cache_features: true`` computes each distinct input's features once (exact: keyed by
     the input's content, so augmented images simply miss); turn ``data.augment`` off to get
-    hits on the training set too.
+    hits on the training set too. Caching needs ``freeze_bn: true`` (an eval-mode backbone).
     """
 
     name = "linear_probe"

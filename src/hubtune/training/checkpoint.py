@@ -62,10 +62,15 @@ def save_checkpoint(accelerator: Any, folder: Path, state: TrainState, keep: int
         shutil.rmtree(tmp, ignore_errors=True)
         folder.mkdir(parents=True, exist_ok=True)
     accelerator.wait_for_everyone()
-    accelerator.save_state(str(tmp), safe_serialization=True)
-    accelerator.wait_for_everyone()
+    try:
+        accelerator.save_state(str(tmp), safe_serialization=True)
+        accelerator.wait_for_everyone()
+        if accelerator.is_main_process:
+            (tmp / STATE_FILE).write_text(json.dumps(asdict(state), default=float))
+    except BaseException:  # e.g. disk full: drop the partial folder, keep the earlier checkpoints
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     if accelerator.is_main_process:
-        (tmp / STATE_FILE).write_text(json.dumps(asdict(state), default=float))
         if target.exists():
             shutil.rmtree(target)
         os.replace(tmp, target)
@@ -87,7 +92,13 @@ def read_state(path: Path) -> TrainState:
 
 def load_checkpoint(accelerator: Any, path: Path) -> None:
     """Restore model, optimizer, scheduler, scaler and RNG states saved by :func:`save_checkpoint`."""
+    from accelerate.utils import load as weights_only_load
+
+    rng = path / f"random_states_{accelerator.process_index}.pkl"
     try:
+        if rng.exists():  # Accelerate skips RNG states it cannot load with only a log line: check first
+            weights_only_load(rng)
         accelerator.load_state(str(path))
     except Exception as e:
-        raise CheckpointError(f"cannot restore checkpoint {path}: {type(e).__name__}: {str(e)[:300]}") from None
+        raise CheckpointError(f"cannot restore checkpoint {path}: {type(e).__name__}: {str(e)[:300]} (is it complete "
+                              "and written by hubtune? pickles that run code are refused)") from None

@@ -34,12 +34,17 @@ def warmup_steps(cfg: TrainConfig, total_steps: int) -> int:
     return int(cfg.warmup) if cfg.warmup >= 1 else round(cfg.warmup * total_steps)
 
 
-def build_scheduler(optimizer: Optimizer, cfg: TrainConfig, total_steps: int) -> LambdaLR:
-    """Linear warmup, then cosine / linear decay to zero, or constant."""
+def build_scheduler(optimizer: Optimizer, cfg: TrainConfig, total_steps: int, calls_per_step: int = 1) -> LambdaLR:
+    """Linear warmup, then cosine / linear decay to zero, or constant.
+
+    ``calls_per_step``: how many ``scheduler.step()`` calls one optimizer step makes (Accelerate's
+    prepared scheduler steps once per process, so pass ``num_processes`` there).
+    """
     warm = warmup_steps(cfg, total_steps)
     kind = cfg.scheduler
 
-    def factor(step: int) -> float:
+    def factor(call: int) -> float:
+        step = call // calls_per_step
         if step < warm:
             return (step + 1) / (warm + 1)
         if kind == "constant":

@@ -8,6 +8,7 @@ accumulated on the device and read only every ``log_every`` steps: no host sync 
 
 from __future__ import annotations
 
+import copy
 import logging
 import math
 import signal
@@ -20,6 +21,7 @@ from typing import Any
 
 import torch
 from accelerate import Accelerator
+from accelerate.utils import DistributedType
 from torch import Tensor
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
@@ -78,6 +80,8 @@ class Trainer:
             model = model.to(memory_format=torch.channels_last)
         if self.cfg.compile:
             model.compile()
+        # FSDP shards the prepared module's parameters: keep an unsharded copy to export into
+        self._unsharded = copy.deepcopy(model) if accelerator.distributed_type == DistributedType.FSDP else None
         self.train_set = SeededDataset(data.train, recipe.seed)
         self.sampler = EpochShuffleSampler(len(data.train), recipe.seed)
         loader = self._loader(self.train_set, self.cfg.batch_size, self.sampler)
@@ -105,7 +109,9 @@ class Trainer:
         unwrapped = self.accelerator.unwrap_model(self.model)
         groups = self.strategy.param_groups(unwrapped, self.cfg.lr, self.cfg.weight_decay, self.cfg.head_lr_mult)
         optimizer = build_optimizer(groups, self.cfg, self.accelerator.device)
-        scheduler = build_scheduler(optimizer, self.cfg, self.total_steps - self.state.schedule_start)
+        # the prepared scheduler steps once per process per optimizer step (Accelerate's convention)
+        scheduler = build_scheduler(optimizer, self.cfg, self.total_steps - self.state.schedule_start,
+                                    calls_per_step=self.accelerator.num_processes)
         acc = self.accelerator
         acc._optimizers.clear()
         acc._schedulers.clear()
@@ -321,7 +327,26 @@ class Trainer:
 
         self.accelerator.wait_for_everyone()
         state = load_file(str(self.best_path))
-        self.accelerator.unwrap_model(self.model).load_state_dict(state)
+        # FSDP (FULL_STATE_DICT) loads a full state dict through its wrapper, which re-shards it
+        target = self.model if self._unsharded is not None else self.accelerator.unwrap_model(self.model)
+        target.load_state_dict(state)
+
+    def export_model(self) -> TransferModel:
+        """The trained model as a plain module; every rank must call this.
+
+        Under FSDP the unwrapped module holds only shards: the full state dict is gathered
+        (``get_state_dict``) and loaded into the unsharded copy on the main process."""
+        acc = self.accelerator
+        if self._unsharded is None:
+            return acc.unwrap_model(self.model)
+        state = acc.get_state_dict(self.model)
+        live = {n.replace("_fsdp_wrapped_module.", ""): p.requires_grad
+                for n, p in acc.unwrap_model(self.model).named_parameters()}
+        if acc.is_main_process:
+            self._unsharded.load_state_dict(state)
+            for name, p in self._unsharded.named_parameters():
+                p.requires_grad_(live.get(name, p.requires_grad))
+        return self._unsharded
 
     def _on_signal(self, signum: int, frame: Any) -> None:
         if self._signal is not None:  # second signal: stop now
