@@ -63,7 +63,7 @@ def hub_server(tmp_path_factory: pytest.TempPathFactory) -> Served:
         log.close()
 
 
-@pytest.fixture(scope="session", autouse=True)
+@pytest.fixture(autouse=True)
 def _online_client() -> None:
     """The root conftest sets HF_HUB_OFFLINE=1; the in-process stock client must reach 127.0.0.1."""
     from huggingface_hub import constants

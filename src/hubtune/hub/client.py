@@ -132,6 +132,13 @@ def _hub_errors(action: str) -> Iterator[None]:
         raise HubError(f"{action} failed: {str(e).splitlines()[0]} ({getattr(e, 'server_message', '') or ''})") from e
     except (OSError, ValueError) as e:
         raise HubError(f"{action} failed: {type(e).__name__}: {e}") from e
+    except Exception as e:
+        if not type(e).__module__.startswith(("httpx", "httpcore")):
+            raise
+        raise HubError(
+            f"{action} failed: cannot reach the hub ({type(e).__name__}: {e}); check the endpoint and the network, "
+            "or set HF_HUB_OFFLINE=1 to use what is cached"
+        ) from e
 
 
 def collect_files(folder: Path) -> list[str]:
