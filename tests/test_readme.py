@@ -29,17 +29,23 @@ def test_two_commands_are_documented_and_ci_runs_the_test_one():
 
 
 def test_tour_commands_run_in_order(tmp_path, data_root):
-    (block,) = blocks_after("tour")
-    commands = [line for line in block.splitlines() if line.strip() and not line.startswith("#")]
+    """Every block marked ``readme-test: tour`` (train, eval, hub, adaptation), in README order."""
+    blocks = blocks_after("tour")
+    assert len(blocks) >= 3
+    commands = [line for b in blocks for line in b.splitlines() if line.strip() and not line.startswith("#")]
     assert commands and all(c.startswith("hubtune ") for c in commands)
     (tmp_path / "recipes").symlink_to(REPO / "recipes")
-    env = {**os.environ, "HUBTUNE_DATA": str(data_root), "HF_HUB_OFFLINE": "1"}
+    env = {**os.environ, "HUBTUNE_DATA": str(data_root), "HF_HUB_OFFLINE": "1",
+           "HUBTUNE_HOME": str(tmp_path / "home"), "HUBTUNE_CACHE": str(tmp_path / "cache")}
+    env.pop("HF_ENDPOINT", None)
     hubtune = [sys.executable, "-m", "hubtune"]
     for command in commands:
         proc = subprocess.run(hubtune + shlex.split(command)[1:], cwd=tmp_path, env=env, capture_output=True,
                               text=True, timeout=600)
         assert proc.returncode == 0, f"{command}\n{proc.stdout[-2000:]}\n{proc.stderr[-3000:]}"
     assert (tmp_path / "outputs" / "tour-mlp" / "model.safetensors").exists()
+    assert (tmp_path / "pulled" / "tour-mlp" / "model.safetensors").exists()
+    assert (tmp_path / "outputs" / "rank" / "rank.json").exists()
 
 
 def test_readme_recipe_snippet_validates(data_root):

@@ -41,7 +41,7 @@ def write_artifacts(recipe: Recipe, model: Any, state: Any, strategy: Any, data:
         "strategy": redact(strategy.describe()), "history": state.history,
     })
     images = _plots(staging, state, evals, data, model)
-    _card(staging, recipe, model, strategy, data, result, images)
+    _card(staging, recipe, model, strategy, data, result, images, extra)
     for path in sorted(staging.iterdir(), key=lambda p: p.name == META_FILE):
         if path.is_dir() and (out / path.name).is_dir():  # a folder artifact (adapter/) from an earlier run
             shutil.rmtree(out / path.name)
@@ -66,7 +66,7 @@ def _plots(staging: Path, state: Any, evals: dict[str, Any], data: Any, model: A
 
 
 def _card(staging: Path, recipe: Recipe, model: Any, strategy: Any, data: Any, result: Any,
-          images: dict[str, str]) -> None:
+          images: dict[str, str], exported: dict[str, Any]) -> None:
     from hubtune.card import CardInfo, write_card
 
     notes = []
@@ -96,9 +96,25 @@ def _card(staging: Path, recipe: Recipe, model: Any, strategy: Any, data: Any, r
         hubtune_version=__version__,
         trust_remote_code=recipe.backbone.trust_remote_code,
         notes=notes,
-        extra=redact({"seed": recipe.seed, "head": recipe.head.model_dump(mode="json")}),
+        extra=redact(_card_extra(recipe, exported)),
     )
     write_card(staging, info, repo_id=recipe.hub.repo_id)
+
+
+def _card_extra(recipe: Recipe, exported: dict[str, Any]) -> dict[str, Any]:
+    """Rows for the card's summary table (and ``adapter`` for the PEFT loading snippet)."""
+    extra: dict[str, Any] = {"Seed": recipe.seed, "Head": recipe.head.model_dump(mode="json")}
+    if exported.get("adapter"):
+        extra["adapter"] = "peft"
+        extra["PEFT adapter"] = f"{exported.get('method')} in `{exported['adapter']}/` (merged: {exported.get('merged')})"
+    if recipe.adaptation:
+        a = recipe.adaptation
+        target = (a.get("target") or {}).get("path") or (a.get("target") or {}).get("format")
+        extra["Domain adaptation"] = (
+            f"{a.get('method')} (weight {a.get('weight', 1.0)}) on unlabeled {target}; "
+            f"model selection: {a.get('selection', 'source_val')} (target labels never used)"
+        )
+    return extra
 
 
 def _pipeline_tag(model: Any) -> str:

@@ -107,7 +107,7 @@ def test_custom_backbone_and_weights_carried_over(tmp_path):
 
 
 def test_custom_backbone_errors():
-    with pytest.raises(CheckpointError, match="package.module:function"):
+    with pytest.raises(CheckpointError, match=r"package\.module:function"):
         build_backbone(BackboneConfig(source="custom", name="no_colon"))
     with pytest.raises(CheckpointError, match="cannot import"):
         build_backbone(BackboneConfig(source="custom", name="not_a_module_xyz:f"))
