@@ -1,12 +1,17 @@
 """Mean squared error as an offline `evaluate` module (config ``multilist`` takes rows of outputs)."""
 
-import datasets
-import evaluate
-
+from hubtune.metrics import evaluate_compat as ec
 from hubtune.metrics import regression
 
-_DESCRIPTION = "Mean squared error; set squared=False for the root mean squared error."
-_KWARGS = """
+
+def _mse(predictions, references, squared=True):
+    return (regression.mse if squared else regression.rmse)(predictions, references)
+
+
+class Mse(ec.SimpleMetric):
+    metric_name = "mse"
+    description = "Mean squared error; set squared=False for the root mean squared error."
+    inputs = """
 Args:
     predictions: predicted values (rows of values with config ``multilist``).
     references: true values.
@@ -14,24 +19,6 @@ Args:
 Returns:
     mse: float.
 """
-
-
-@evaluate.utils.file_utils.add_start_docstrings(_DESCRIPTION, _KWARGS)
-class Mse(evaluate.Metric):
-    def _info(self):
-        value = datasets.Value("float64")
-        if self.config_name == "multilist":
-            value = datasets.Sequence(value)
-        return evaluate.MetricInfo(
-            description=_DESCRIPTION,
-            citation="",
-            inputs_description=_KWARGS,
-            features=datasets.Features({"predictions": value, "references": value}),
-            reference_urls=[
-                "https://scikit-learn.org/stable/modules/generated/sklearn.metrics.mean_squared_error.html"
-            ],
-        )
-
-    def _compute(self, predictions, references, squared=True):
-        fn = regression.mse if squared else regression.rmse
-        return {"mse": fn(predictions, references)}
+    value_type = "float64"
+    rows_config = "multilist"
+    compute_fn = staticmethod(_mse)
