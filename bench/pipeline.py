@@ -31,7 +31,8 @@ def replicate_jpegs(count: int, root: Path = DATA) -> Path:
     if (out / MARKER).exists():
         return out
     shutil.rmtree(out, ignore_errors=True)
-    source = sorted(shared_data("hymenoptera", "train").glob("*/*.jpg"))
+    classes = [sorted(d.glob("*.jpg")) for d in sorted(shared_data("hymenoptera", "train").iterdir()) if d.is_dir()]
+    source = [f for group in zip(*classes, strict=False) for f in group]  # alternate the classes
     for i in range(count):
         src = source[i % len(source)]
         dest = out / "train" / src.parent.name / f"{i:06d}_{src.name}"

@@ -5,8 +5,6 @@ AdamW (fused on CUDA), bf16 autocast on CUDA, channels_last for CNNs, no clippin
 
 from __future__ import annotations
 
-import gc
-
 import torch
 import torch.nn.functional as F
 
@@ -52,10 +50,6 @@ def run_plain(w: Workload, device: torch.device, *, compiled: bool, precision: s
     seconds = time_loop(step, warmup, steps, device)
     rate = steps * w.batch_size / seconds
     peak = peak_memory_mib(device)
-    del model, opt, forward, batch
-    gc.collect()
-    if device.type == "cuda":
-        torch.cuda.empty_cache()
     notes = {"precision": precision, "channels_last": cl, "fused_adamw": bool(fused), "data": "on device"}
     return Result(w.name, "plain_compiled" if compiled else "plain_eager", w.batch_size, rate,
                   1000 * seconds / steps, peak, steps, mfu(flops, rate, device), notes)

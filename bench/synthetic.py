@@ -22,7 +22,7 @@ def make_batch(w: Workload, batch_size: int | None = None, seed: int = 0) -> dic
     n = batch_size or w.batch_size
     labels = torch.randint(0, w.num_labels, (n,), generator=g)
     if w.kind == "vision":
-        return {"pixel_values": torch.randn(n, 3, w.image_size, w.image_size, generator=g), "labels": labels}
+        return {"pixel_values": torch.randn(n, w.channels, w.image_size, w.image_size, generator=g), "labels": labels}
     ids = torch.randint(1000, 30000, (n, w.seq_len), generator=g)
     ids[:, 0], ids[:, -1] = 101, 102  # [CLS] ... [SEP]
     return {"input_ids": ids, "attention_mask": torch.ones_like(ids), "token_type_ids": torch.zeros_like(ids),

@@ -23,6 +23,8 @@ class Workload:
     image_size: int = 224
     seq_len: int = 128
     timm_kwargs: dict[str, Any] = field(default_factory=dict)
+    channels: int = 3
+    backbone: dict[str, Any] | None = None  # a recipe backbone section instead of the timm model (tests)
 
     @property
     def num_labels(self) -> int:
@@ -92,6 +94,8 @@ def plain_model(w: Workload) -> torch.nn.Module:
 
 def backbone_config(w: Workload) -> dict[str, Any]:
     """The recipe's ``backbone`` section for the same model."""
+    if w.backbone is not None:
+        return dict(w.backbone)
     if w.kind == "vision":
         return {"source": "timm", "name": w.model, "pretrained": False, "kwargs": dict(w.timm_kwargs)}
     return {"source": "transformers", "name": str(text_model_dir(w)), "pretrained": w.model == "minilm"}

@@ -6,10 +6,12 @@ import os
 import subprocess
 import sys
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from hub_helpers import online_client
 
 TOKEN = "hubtune-test-token-0123456789"
 
@@ -64,14 +66,10 @@ def hub_server(tmp_path_factory: pytest.TempPathFactory) -> Served:
 
 
 @pytest.fixture(autouse=True)
-def _online_client() -> None:
-    """The root conftest sets HF_HUB_OFFLINE=1; the in-process stock client must reach 127.0.0.1."""
-    from huggingface_hub import constants
-
-    saved = constants.HF_HUB_OFFLINE, constants.HF_HUB_DISABLE_XET
-    constants.HF_HUB_OFFLINE, constants.HF_HUB_DISABLE_XET = False, True
-    yield
-    constants.HF_HUB_OFFLINE, constants.HF_HUB_DISABLE_XET = saved
+def _online_client() -> Iterator[None]:
+    """Every hub test talks to the loopback server (module-scoped fixtures use ``online_client`` themselves)."""
+    with online_client():
+        yield
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ import time
 from urllib.parse import urlsplit
 
 import pytest
+from hub_helpers import online_client
 from huggingface_hub import CommitOperationAdd, HfApi
 from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError
 
@@ -31,8 +32,9 @@ def _request(url: str, method: str, path: str, body: bytes | None = None, token:
 @pytest.fixture(scope="module")
 def private_repo(hub_server) -> str:
     api = HfApi(endpoint=hub_server.url, token=hub_server.token)
-    api.create_repo("carol/secret", private=True)
-    api.upload_file(path_or_fileobj=b"hidden", path_in_repo="notes.txt", repo_id="carol/secret")
+    with online_client():  # module scope: set up before the per-test autouse fixture
+        api.create_repo("carol/secret", private=True)
+        api.upload_file(path_or_fileobj=b"hidden", path_in_repo="notes.txt", repo_id="carol/secret")
     return "carol/secret"
 
 
