@@ -60,6 +60,9 @@ def _combination_problems(recipe: Recipe) -> list[str]:
         problems.append(
             f"data.format: {fmt!r} data has no images for a timm backbone; use imagefolder or map data.columns.image"
         )
+    if recipe.train.group_by_length and source != "transformers":
+        problems.append("train.group_by_length: groups text by token count and needs a transformers text backbone; "
+                        "remove it for images")
     if recipe.train.max_steps is None and recipe.train.epochs < 1:
         problems.append("train.epochs: must be at least 1")
     es = recipe.eval.early_stopping

@@ -116,6 +116,7 @@ class TrainConfig(_Strict):
     precision: Literal["auto", "no", "fp16", "bf16"] = "auto"
     compile: bool = False
     channels_last: bool = False
+    group_by_length: bool = Field(False, description="text: batch sequences of similar length (less padding)")
     deterministic: bool = False
     log_every: int = Field(10, ge=1)
     checkpoint_every: int | None = Field(None, ge=1, description="steps between checkpoints")

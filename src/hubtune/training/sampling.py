@@ -15,6 +15,8 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, Sampler
 
+from hubtune.errors import RecipeError
+
 
 class EpochShuffleSampler(Sampler[int]):
     """A fresh permutation per epoch from ``seed + epoch``; call :meth:`set_epoch` each epoch."""
@@ -70,3 +72,40 @@ class SeededDataset(Dataset):
             return fetch()
         finally:
             generator.set_state(state)
+
+
+class LengthGroupedSampler(EpochShuffleSampler):
+    """Like :class:`EpochShuffleSampler`, then sorted by length inside mega-batches of 50 batches.
+
+    Batches hold sequences of similar length, so dynamic padding pads little; the order of
+    batches inside a mega-batch is shuffled too. Still a function of ``(seed, epoch)`` only.
+    """
+
+    def __init__(self, lengths: list[int], batch_size: int, seed: int, mega_batches: int = 50) -> None:
+        super().__init__(len(lengths), seed)
+        self.lengths, self.batch_size, self.mega = lengths, batch_size, batch_size * mega_batches
+
+    def __iter__(self) -> Iterator[int]:
+        g = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
+        order = torch.randperm(self.length, generator=g).tolist()
+        out: list[int] = []
+        for start in range(0, self.length, self.mega):
+            chunk = sorted(order[start : start + self.mega], key=lambda i: -self.lengths[i])
+            batches = [chunk[i : i + self.batch_size] for i in range(0, len(chunk), self.batch_size)]
+            for b in torch.randperm(len(batches), generator=g).tolist():
+                out.extend(batches[b])
+        return iter(out)
+
+
+def train_sampler(dataset: Any, batch_size: int, seed: int, group_by_length: bool) -> EpochShuffleSampler:
+    """The training sampler: plain shuffling, or length-grouped for tokenized text."""
+    if not group_by_length:
+        return EpochShuffleSampler(len(dataset), seed)
+    columns = getattr(dataset, "column_names", None) or []
+    if "input_ids" not in columns:
+        raise RecipeError("train.group_by_length: the training data has no token ids (input_ids); "
+                          "it applies to text data only, remove it from the recipe")
+    import pyarrow.compute as pc
+
+    ids = dataset.with_format("arrow")["input_ids"]
+    return LengthGroupedSampler(pc.list_value_length(ids).to_pylist(), batch_size, seed)

@@ -40,7 +40,7 @@ from hubtune.training.checkpoint import (
     save_checkpoint,
 )
 from hubtune.training.optim import build_optimizer, build_scheduler
-from hubtune.training.sampling import EpochShuffleSampler, SeededDataset
+from hubtune.training.sampling import SeededDataset, train_sampler
 
 log = logging.getLogger(__name__)
 Objective = Callable[[TransferModel, dict[str, Tensor]], Tensor]
@@ -83,7 +83,7 @@ class Trainer:
         # FSDP shards the prepared module's parameters: keep an unsharded copy to export into
         self._unsharded = copy.deepcopy(model) if accelerator.distributed_type == DistributedType.FSDP else None
         self.train_set = SeededDataset(data.train, recipe.seed)
-        self.sampler = EpochShuffleSampler(len(data.train), recipe.seed)
+        self.sampler = train_sampler(data.train, self.cfg.batch_size, recipe.seed, self.cfg.group_by_length)
         loader = self._loader(self.train_set, self.cfg.batch_size, self.sampler)
         self.eval_loaders = {
             name: accelerator.prepare_data_loader(self._loader(ds, self.cfg.eval_batch_size or self.cfg.batch_size))
