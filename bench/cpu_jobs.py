@@ -1,12 +1,14 @@
-"""Time the README's main job (``make demo``'s fine-tune) and the test suite on this machine.
+"""Time the README's two commands (``make demo``: the main job; ``make test``: the suite) on this machine.
 
 Each job runs as a child process; wall time, CPU time and peak resident memory (the largest
 RSS of the job or any descendant it waited for, as ``/usr/bin/time -v`` reports it) are read
 from ``os.wait4``. The load average before and after is recorded: other work on the machine
 slows a job down, so a number taken under load is an upper bound.
 
-    .venv/bin/python bench/cpu_jobs.py                # demo + tests -> bench/results/cpu.json
-    .venv/bin/python bench/cpu_jobs.py --jobs demo    # just the main job
+    python3 bench/cpu_jobs.py                # demo + tests -> bench/results/cpu.json
+    python3 bench/cpu_jobs.py --jobs demo    # just the main job
+
+On a fresh checkout the first job includes the install (``make`` installs on first use).
 """
 
 from __future__ import annotations
@@ -16,24 +18,17 @@ import json
 import os
 import platform
 import subprocess
-import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-BIN = Path(sys.executable).parent
 RESULTS = ROOT / "bench" / "results" / "cpu.json"
 
 
-def job_commands(out_dir: Path) -> dict[str, list[str]]:
-    """The command of each job; the demo writes into ``out_dir`` (never into ``outputs/``)."""
-    return {
-        "demo": [str(BIN / "hubtune"), "train", "--overwrite", "recipes/vision/hymenoptera.yaml",
-                 f"output_dir={out_dir / 'demo'}"],
-        "tests": [str(BIN / "python"), "-m", "pytest", "-n", "2", "-q", "-p", "no:cacheprovider", "tests"],
-    }
+def job_commands() -> dict[str, list[str]]:
+    """The README's two commands, exactly: ``make demo`` (main job) and ``make test`` (the suite)."""
+    return {"demo": ["make", "demo"], "tests": ["make", "test"]}
 
 
 def time_job(cmd: list[str]) -> dict[str, Any]:
@@ -68,14 +63,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     results: dict[str, Any] = json.loads(args.out.read_text()) if args.out.exists() else {}
     results["machine"] = machine()
-    with tempfile.TemporaryDirectory(prefix="hubtune-cpu-jobs-") as tmp:
-        commands = job_commands(Path(tmp))
-        for name in [j.strip() for j in args.jobs.split(",") if j.strip()]:
-            print(f"[cpu_jobs] {name}: {' '.join(commands[name])}", flush=True)
-            row = {**time_job(commands[name]), "measured_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
-            results.setdefault("jobs", {})[name] = row
-            print(f"[cpu_jobs] {name}: {row['wall_s']} s wall, peak RSS {row['peak_rss_mib']} MiB, "
-                  f"load {row['loadavg_before']} -> {row['loadavg_after']}, exit {row['exit_code']}", flush=True)
+    commands = job_commands()
+    for name in [j.strip() for j in args.jobs.split(",") if j.strip()]:
+        print(f"[cpu_jobs] {name}: {' '.join(commands[name])}", flush=True)
+        row = {**time_job(commands[name]), "measured_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+        results.setdefault("jobs", {})[name] = row
+        print(f"[cpu_jobs] {name}: {row['wall_s']} s wall, peak RSS {row['peak_rss_mib']} MiB, "
+              f"load {row['loadavg_before']} -> {row['loadavg_after']}, exit {row['exit_code']}", flush=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2) + "\n")
     return 0 if all(r["exit_code"] == 0 for r in results.get("jobs", {}).values()) else 1

@@ -79,17 +79,23 @@ def rank_evidence(candidates: list[str], out: Path) -> dict[str, Any]:
     return json.loads((out / "rank.json").read_text())
 
 
+PLANS = {
+    "digits": ["digits-source-only", "digits-dann", "digits-mmd", "digits-coral", "digits-mcc", "digits-cdan_e"],
+    "amazon": ["amazon-source-only", "amazon-mcc"],
+}
+
+
 def main(argv: list[str]) -> None:
+    """``digits|amazon LOG [SEEDS] [--only NAME,...] [overrides...]`` or ``rank OUT CANDIDATES...``."""
     if argv[0] == "rank":
         rank_evidence(argv[2:], Path(argv[1]))
         return
     task, log = argv[0], Path(argv[1] if len(argv) > 1 else f"/tmp/adaptation-{argv[0]}.jsonl")
     seeds = [int(s) for s in (argv[2].split(",") if len(argv) > 2 else ["0", "1", "2"])]
-    extra = argv[3:]
-    plans = {
-        "digits": ["digits-source-only", "digits-dann", "digits-mmd", "digits-coral", "digits-mcc", "digits-cdan_e"],
-        "amazon": ["amazon-source-only", "amazon-mcc"],
-    }[task]
+    extra, plans = argv[3:], PLANS[task]
+    if "--only" in extra:
+        i = extra.index("--only")
+        plans, extra = [f"{task}-{n}" for n in extra[i + 1].split(",")], extra[:i] + extra[i + 2:]
     for seed in seeds:
         for name in plans:
             row = run_one(f"recipes/adaptation/{name}.yaml", seed, extra)
