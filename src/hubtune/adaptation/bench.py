@@ -85,10 +85,37 @@ PLANS = {
 }
 
 
+def aggregate(task: str, log: Path) -> str:
+    """Fold ``log``'s rows into ``bench/results/adaptation.json`` (last row per method and seed); a Markdown table."""
+    rows: dict[tuple[str, int], dict[str, Any]] = {}
+    for line in log.read_text().splitlines():
+        row = json.loads(line)
+        rows[row["method"], row["seed"]] = row
+    out = RESULTS / "adaptation.json"
+    doc = json.loads(out.read_text()) if out.exists() else {}
+    lines = ["| method | target test acc (source_val) | (last) | source val acc | seconds | seeds |",
+             "|---|---|---|---|---|---|"]
+    for method in dict.fromkeys(m for m, _ in rows):
+        runs = [r for (m, _), r in sorted(rows.items()) if m == method]
+        entry = {"target_test_acc_source_val_selected": summarize(runs, "test_selected"),
+                 "target_test_acc_last": summarize(runs, "test_last"), "source_val_acc": summarize(runs, "source_val"),
+                 "seconds": summarize(runs, "seconds"), "seeds": [r["seed"] for r in runs]}
+        doc.setdefault(task, {})[method] = entry
+        cells = [f"{100 * entry[k]['mean']:.1f} ± {100 * entry[k]['std']:.1f}"
+                 for k in ("target_test_acc_source_val_selected", "target_test_acc_last", "source_val_acc")]
+        lines.append(f"| {method} | {' | '.join(cells)} | {entry['seconds']['mean']:.0f} | {entry['seeds']} |")
+    out.write_text(json.dumps(doc, indent=2) + "\n")
+    return "\n".join(lines) + "\n"
+
+
 def main(argv: list[str]) -> None:
-    """``digits|amazon LOG [SEEDS] [--only NAME,...] [overrides...]`` or ``rank OUT CANDIDATES...``."""
+    """``digits|amazon LOG [SEEDS] [--only NAME,...] [overrides...]``, ``aggregate TASK LOG``,
+    or ``rank OUT CANDIDATES...``."""
     if argv[0] == "rank":
         rank_evidence(argv[2:], Path(argv[1]))
+        return
+    if argv[0] == "aggregate":
+        print(aggregate(argv[1], Path(argv[2])))
         return
     task, log = argv[0], Path(argv[1] if len(argv) > 1 else f"/tmp/adaptation-{argv[0]}.jsonl")
     seeds = [int(s) for s in (argv[2].split(",") if len(argv) > 2 else ["0", "1", "2"])]
