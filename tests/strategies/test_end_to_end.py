@@ -97,3 +97,17 @@ def test_peft_run_writes_adapter_and_merged_model(tiny_bert_dir: Path, tmp_path:
     assert (out / "adapter" / "adapter_model.safetensors").exists() and (out / "model.safetensors").exists()
     assert result.trainable_params / result.total_params < 0.06
     assert load_exported(out).num_labels == 2
+
+
+def test_peft_on_timm_with_head_dropout_exports_the_adapter(tiny_vision_recipe, tmp_path: Path):
+    """Dropout in front of timm's classifier is fine for PEFT; a hidden MLP head is refused before training."""
+    from hubtune.errors import RecipeError
+    from hubtune.export import load_exported
+
+    out = tmp_path / "timm-lora"
+    strategy = {"type": "peft", "target_modules": ["conv1", "conv2"]}  # resnet18 has no Linear to adapt
+    train(recipe_from_dict(tiny_vision_recipe(out, head={"dropout": 0.2}, strategy=strategy)))
+    config = json.loads((out / "adapter" / "adapter_config.json").read_text())
+    assert config["modules_to_save"] == ["fc"] and load_exported(out).num_labels == 2
+    with pytest.raises(RecipeError, match=r"head\.hidden: a PEFT adapter on timm"):
+        recipe_from_dict(tiny_vision_recipe(tmp_path / "mlp", head={"hidden": [32]}, strategy={"type": "peft"}))

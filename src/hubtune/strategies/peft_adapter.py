@@ -26,6 +26,7 @@ from torch import nn
 
 from hubtune.contracts import ParamGroup
 from hubtune.errors import RecipeError
+from hubtune.export import is_native_timm
 from hubtune.model import TransferModel
 from hubtune.strategies.base import STRATEGIES, BaseStrategy, split_decay
 
@@ -139,8 +140,9 @@ def _native_timm_adapter(model: TransferModel, options: PeftOptions) -> Any:
     import timm
     from peft import get_peft_model
 
-    if not isinstance(model.head, nn.Linear):
+    if not is_native_timm(model):  # checks.py refuses head.hidden with peft on timm before training
         raise RecipeError("strategy: a PEFT adapter for timm needs the linear head (head.hidden: [])")
+    linear = model.final_linear()
     classifier = model.info.get("classifier", "classifier")
     native = timm.create_model(model.info["architecture"], pretrained=False, num_classes=model.num_labels,
                                **model.info.get("model_kwargs", {}))
@@ -151,8 +153,7 @@ def _native_timm_adapter(model: TransferModel, options: PeftOptions) -> Any:
     state = {k: v for k, v in model.backbone.state_dict().items()}
     prefix = f"base_model.model.{classifier}."
     for kind in ("original_module", "modules_to_save.default"):
-        state[f"{prefix}{kind}.weight"] = model.head.weight
-        state[f"{prefix}{kind}.bias"] = model.head.bias
+        state[f"{prefix}{kind}.weight"], state[f"{prefix}{kind}.bias"] = linear.weight, linear.bias
     missing, unexpected = wrapped.load_state_dict(state, strict=False)
     if missing or unexpected:
         raise RecipeError(f"cannot map the adapter onto timm {model.info['architecture']}: "
