@@ -114,6 +114,8 @@ def test_incompatible_combinations():
     assert "head.hidden" in str(info.value)
     with pytest.raises(RecipeError, match="token_classification needs a transformers"):
         recipe_from_dict({**MINIMAL, "head": {"type": "token_classification"}})
+    with pytest.raises(RecipeError, match="peft adapts timm and transformers backbones, not custom"):
+        recipe_from_dict({**MINIMAL, "strategy": {"type": "peft"}})
 
 
 def test_round_trip_yaml():

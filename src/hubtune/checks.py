@@ -60,6 +60,9 @@ def _combination_problems(recipe: Recipe) -> list[str]:
         problems.append(
             f"data.format: {fmt!r} data has no images for a timm backbone; use imagefolder or map data.columns.image"
         )
+    if recipe.strategy.type == "peft" and source == "custom":
+        problems.append("strategy.type: peft adapts timm and transformers backbones, not custom modules; "
+                        "use another strategy (full, bitfit, ...)")
     if recipe.strategy.type == "peft" and source == "timm" and recipe.head.hidden:
         problems.append("head.hidden: a PEFT adapter on timm saves the model's own linear classifier; "
                         "remove head.hidden (dropout is fine)")
