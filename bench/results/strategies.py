@@ -59,16 +59,18 @@ def run_one(task: str, strategy: str, seed: int) -> dict:
 
 
 def table(rows: list[dict]) -> str:
-    lines = ["| task | strategy | val accuracy (mean ± std) | seeds | trainable params (share) | wall s / run |",
-             "|---|---|---|---|---|---|"]
+    lines = ["| task | strategy | val accuracy (mean ± std) | test accuracy | seeds | trainable params (share) "
+             "| wall s / run (median) |", "|---|---|---|---|---|---|---|"]
     keys = sorted({(r["task"], r["strategy"]) for r in rows if "accuracy" in r}, key=lambda k: (k[0], list(RUNS).index(k[1])))
     for task, strat in keys:
         rs = [r for r in rows if r["task"] == task and r["strategy"] == strat and "accuracy" in r]
         acc = [100 * r["accuracy"] for r in rs]
         std = statistics.stdev(acc) if len(acc) > 1 else 0.0
         share = rs[0]["trainable_params"] / rs[0]["total_params"]
-        wall = statistics.mean(r["wall_s"] for r in rs)
-        lines.append(f"| {task} | {strat} | {statistics.mean(acc):.2f} ± {std:.2f} | {len(rs)} | "
+        wall = statistics.median(r["wall_s"] for r in rs)
+        tests = [100 * r["test_accuracy"] for r in rs if r.get("test_accuracy") is not None]
+        test = f"{statistics.mean(tests):.2f} ± {statistics.stdev(tests) if len(tests) > 1 else 0.0:.2f}" if tests else "–"
+        lines.append(f"| {task} | {strat} | {statistics.mean(acc):.2f} ± {std:.2f} | {test} | {len(rs)} | "
                      f"{rs[0]['trainable_params']:,} ({100 * share:.2f}%) | {wall:.0f} |")
     return "\n".join(lines) + "\n"
 
