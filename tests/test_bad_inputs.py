@@ -20,17 +20,9 @@ import yaml
 from PIL import Image
 
 from hubtune.cli import main
+from tiny_recipes import TINY_MLP
 
-MLP = {
-    "name": "bad-input",
-    "seed": 0,
-    "backbone": {"source": "custom", "name": "hubtune.zoo:mlp", "kwargs": {"in_features": 64, "hidden": [16]}},
-    "head": {"type": "classification"},
-    "data": {"format": "digits", "train": "train", "validation": None, "max_train_samples": 64,
-             "max_eval_samples": 32, "num_workers": 0},
-    "train": {"epochs": 1, "batch_size": 32, "trackers": []},
-    "eval": {"metrics": ["accuracy"]},
-}
+MLP = TINY_MLP
 
 
 @dataclass

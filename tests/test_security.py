@@ -11,17 +11,10 @@ import torch
 import yaml
 
 from hubtune.cli import main
+from hubtune.recipe import deep_merge
+from tiny_recipes import TINY_MLP
 
-MLP = {
-    "name": "security",
-    "seed": 0,
-    "backbone": {"source": "custom", "name": "hubtune.zoo:mlp", "kwargs": {"in_features": 64, "hidden": [16]}},
-    "head": {"type": "classification"},
-    "data": {"format": "digits", "train": "train", "validation": None, "max_train_samples": 64,
-             "max_eval_samples": 32, "num_workers": 0},
-    "train": {"epochs": 1, "batch_size": 32, "trackers": [], "checkpoint_every": 1},
-    "eval": {"metrics": ["accuracy"]},
-}
+MLP = deep_merge(TINY_MLP, {"train": {"checkpoint_every": 1}})
 
 
 class Evil:
@@ -35,8 +28,6 @@ class Evil:
 
 
 def _recipe(tmp_path: Path, out: Path, **overrides) -> str:
-    from hubtune.recipe import deep_merge
-
     path = tmp_path / "recipe.yaml"
     path.write_text(yaml.safe_dump(deep_merge({**MLP, "output_dir": str(out)}, overrides)))
     return str(path)

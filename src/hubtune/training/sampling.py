@@ -27,9 +27,11 @@ class EpochShuffleSampler(Sampler[int]):
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
+    def _generator(self) -> torch.Generator:
+        return torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
+
     def __iter__(self) -> Iterator[int]:
-        g = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
-        return iter(torch.randperm(self.length, generator=g).tolist())
+        return iter(torch.randperm(self.length, generator=self._generator()).tolist())
 
     def __len__(self) -> int:
         return self.length
@@ -86,7 +88,7 @@ class LengthGroupedSampler(EpochShuffleSampler):
         self.lengths, self.batch_size, self.mega = lengths, batch_size, batch_size * mega_batches
 
     def __iter__(self) -> Iterator[int]:
-        g = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
+        g = self._generator()
         order = torch.randperm(self.length, generator=g).tolist()
         out: list[int] = []
         for start in range(0, self.length, self.mega):
