@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml requirements-weights.txt | cksum | cut -d' ' -f1)
 
-.PHONY: install demo test test-fast lint bench clean
+.PHONY: install demo test test-fast lint bench bench-results clean
 
 install: $(STAMP)
 
@@ -17,17 +17,26 @@ $(STAMP): pyproject.toml requirements-weights.txt
 demo: install
 	HF_HUB_OFFLINE=1 $(BIN)/hubtune train recipes/vision/hymenoptera.yaml --overwrite
 
-test: install
+test: lint
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -n 2 --durations=15 tests
 
 test-fast: install
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -n 2 -m "not slow" tests
 
+# ruff, then the import layers of pyproject.toml's [tool.importlinter] (imports point down only)
 lint: install
 	$(BIN)/ruff check src tests bench
+	$(BIN)/lint-imports
 
 bench: install
 	$(BIN)/python bench/run.py
+
+# Re-render every committed bench/results file from its committed JSON (no training; `git diff bench/results` stays empty)
+bench-results: install
+	HF_HUB_OFFLINE=1 $(BIN)/python bench/run.py --from-json bench/results/throughput-cpu.json
+	HF_HUB_OFFLINE=1 $(BIN)/python -m bench.strategies --from-json
+	HF_HUB_OFFLINE=1 $(BIN)/python -m bench.adaptation render
+	HF_HUB_OFFLINE=1 $(BIN)/python -m bench.group_by_length --from-json
 
 clean:
 	rm -rf outputs .pytest_cache

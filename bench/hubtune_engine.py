@@ -73,9 +73,9 @@ def build_trainer(w: Workload, s: LoopSettings, data: DataBundle, output_dir: Pa
     from hubtune.backbones import build_backbone
     from hubtune.heads import HEADS
     from hubtune.model import TransferModel
-    from hubtune.recipe import recipe_from_dict
     from hubtune.strategies import build_strategy
     from hubtune.training.trainer import Trainer
+    from hubtune.validation import recipe_from_dict
 
     recipe = recipe_from_dict(recipe_dict(w, s, output_dir, data_path))
     backbone = backbone or build_backbone(recipe.backbone)

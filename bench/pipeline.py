@@ -48,7 +48,7 @@ def build_jpeg_trainer(w: Workload, s: LoopSettings, folder: Path, out: Path, de
     from hubtune.backbones import build_backbone
     from hubtune.data import build_data
     from hubtune.heads import HEADS
-    from hubtune.recipe import recipe_from_dict
+    from hubtune.validation import recipe_from_dict
 
     recipe = recipe_from_dict(recipe_dict(w, s, out, str(folder)))
     backbone = build_backbone(recipe.backbone)

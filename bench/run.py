@@ -49,6 +49,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--files", type=int, help="JPEG files to replicate (default: enough for one epoch)")
     p.add_argument("--non-blocking", action="store_true", help="Accelerate non_blocking host→device copies")
     p.add_argument("--out", type=Path, help="result file stem (default bench/results/throughput-<cpu|gpu-name>)")
+    p.add_argument("--from-json", type=Path, metavar="JSON",
+                   help="measure nothing: rewrite the Markdown next to a results JSON written earlier")
     return p.parse_args(argv)
 
 
@@ -152,6 +154,8 @@ def meta(device: torch.device, s: LoopSettings, args: argparse.Namespace) -> dic
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.from_json:
+        return render_markdown(args.from_json)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     device = pick_device(args.device)
@@ -167,6 +171,15 @@ def main(argv: list[str] | None = None) -> int:
     info["loadavg_after"] = [round(x, 2) for x in os.getloadavg()]
     rows = ratios(results, info["gpu_measured"])
     write(results, rows, info, args.out or default_stem(device))
+    return 0
+
+
+def render_markdown(path: Path) -> int:
+    """``X.json`` (from :func:`write`) → ``X.md``, exactly what the measuring run wrote."""
+    doc = json.loads(path.read_text())
+    results = [Result(**r) for r in doc["results"]]
+    path.with_suffix(".md").write_text(markdown(results, doc["ratios"], doc["meta"]))
+    print(f"[bench] wrote {path.with_suffix('.md')}")
     return 0
 
 

@@ -129,8 +129,8 @@ def _merge(base: dict, top: dict) -> dict:
 @pytest.fixture(scope="session")
 def trained_vision(tmp_path_factory, data_root) -> Path:
     """A finished tiny timm run (output folder), shared by export/eval/hub tests."""
-    from hubtune.recipe import recipe_from_dict
     from hubtune.run import train
+    from hubtune.validation import recipe_from_dict
 
     out = tmp_path_factory.mktemp("runs") / "vision"
     train(recipe_from_dict(make_vision_recipe(out)))
@@ -140,8 +140,8 @@ def trained_vision(tmp_path_factory, data_root) -> Path:
 @pytest.fixture(scope="session")
 def trained_text(tmp_path_factory, tiny_bert_dir, data_root) -> Path:
     """A finished tiny BERT run (output folder)."""
-    from hubtune.recipe import recipe_from_dict
     from hubtune.run import train
+    from hubtune.validation import recipe_from_dict
 
     out = tmp_path_factory.mktemp("runs") / "text"
     train(recipe_from_dict(make_text_recipe(out, tiny_bert_dir)))

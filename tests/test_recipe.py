@@ -7,9 +7,10 @@ import pytest
 import yaml
 
 from hubtune.errors import RecipeError
-from hubtune.recipe import load_recipe, parse_overrides, recipe_from_dict
+from hubtune.recipe import parse_overrides
+from hubtune.validation import load_recipe, recipe_from_dict
 
-MINIMAL = {"backbone": {"source": "custom", "name": "hubtune.zoo:mlp"}, "data": {"format": "digits"}}
+MINIMAL = {"backbone": {"source": "custom", "name": "hubtune.backbones.small:mlp"}, "data": {"format": "digits"}}
 
 
 def write(tmp_path: Path, name: str, data: dict) -> Path:

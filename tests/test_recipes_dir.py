@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from hubtune.cli import main
-from hubtune.recipe import load_recipe
 from hubtune.recipes_cli import is_recipe
+from hubtune.validation import load_recipe
 
 ROOT = Path(__file__).resolve().parents[1] / "recipes"
 RECIPES = sorted(

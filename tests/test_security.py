@@ -81,7 +81,7 @@ def test_no_token_in_any_output(tmp_path: Path, capfd, monkeypatch) -> None:
 
 
 def test_trust_remote_code_is_off_unless_asked_and_the_card_says_so(tmp_path: Path, tiny_text_recipe) -> None:
-    from hubtune.recipe import recipe_from_dict
+    from hubtune.validation import recipe_from_dict
 
     assert recipe_from_dict(tiny_text_recipe(tmp_path / "x")).backbone.trust_remote_code is False
     path = tmp_path / "remote.yaml"
@@ -92,3 +92,17 @@ def test_trust_remote_code_is_off_unless_asked_and_the_card_says_so(tmp_path: Pa
     assert "trust_remote_code=True" in card and "only if you trust it" in card
     saved = yaml.safe_load((tmp_path / "on" / "recipe.yaml").read_text())
     assert saved["backbone"]["trust_remote_code"] is True
+
+
+def test_secret_env_values_and_token_columns_in_the_saved_recipe(tmp_path: Path, monkeypatch) -> None:
+    """A secret in any env var is masked in recipe.yaml; fields named like tokens are not."""
+    monkeypatch.setenv("MY_API_KEY", "key-Zq7RgT2kLm9XwVb4")
+    out = tmp_path / "out"
+    recipe = _recipe(tmp_path, out, description="made with ${MY_API_KEY}", hub={"message": "up ${MY_API_KEY}",
+                                                                                "repo_id": "me/x"})
+    assert main(["train", recipe]) == 0
+    saved_text = (out / "recipe.yaml").read_text()
+    saved = yaml.safe_load(saved_text)
+    assert "key-Zq7RgT2kLm9XwVb4" not in saved_text
+    assert saved["description"] == "made with ***" and saved["hub"]["message"] == "up ***"
+    assert saved["train"] == yaml.safe_load(yaml.safe_dump(MLP["train"])) | saved["train"]

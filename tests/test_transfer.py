@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from hubtune.recipe import load_recipe, recipe_from_dict
 from hubtune.run import train
+from hubtune.validation import load_recipe, recipe_from_dict
 
 REPO = Path(__file__).resolve().parents[1]
 

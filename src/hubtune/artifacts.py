@@ -14,11 +14,12 @@ from typing import Any
 
 import yaml
 
-from hubtune import __version__
-from hubtune.export import META_FILE, export_model, is_native_timm
-from hubtune.io import atomic_write_json, atomic_write_text
+from hubtune.atomic import atomic_write_json, atomic_write_text
+from hubtune.export import META_FILE, export_model
+from hubtune.model import is_native_timm
 from hubtune.recipe import Recipe
 from hubtune.redact import redact
+from hubtune.version import __version__
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +31,7 @@ def write_artifacts(recipe: Recipe, model: Any, state: Any, strategy: Any, data:
     staging = out / ".export-tmp"
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
-    extra = strategy.export(model, staging) if hasattr(strategy, "export") else {}  # e.g. a PEFT adapter
+    extra = strategy.export(model, staging)  # e.g. a PEFT adapter
     meta = export_model(model, staging, recipe.head)
     if extra:
         atomic_write_json(staging / META_FILE, {**meta, "strategy": extra})
@@ -109,10 +110,9 @@ def _card_extra(recipe: Recipe, exported: dict[str, Any]) -> dict[str, Any]:
         extra["PEFT adapter"] = f"{exported.get('method')} in `{exported['adapter']}/` (merged: {exported.get('merged')})"
     if recipe.adaptation:
         a = recipe.adaptation
-        target = (a.get("target") or {}).get("path") or (a.get("target") or {}).get("format")
         extra["Domain adaptation"] = (
-            f"{a.get('method')} (weight {a.get('weight', 1.0)}) on unlabeled {target}; "
-            f"model selection: {a.get('selection', 'source_val')} (target labels never used)"
+            f"{a.method} (weight {a.weight}) on unlabeled {a.target.path or a.target.format}; "
+            f"model selection: {a.selection} (target labels never used)"
         )
     return extra
 

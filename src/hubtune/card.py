@@ -3,7 +3,7 @@
 Templates live in ``hubtune/model_cards/`` (one per task family, all extending ``_base.md``).
 The generated body sits between ``<!-- hubtune:begin`` and ``<!-- hubtune:end -->`` markers so
 that :func:`merge_with_existing` can replace it while keeping what a user wrote around it.
-Secrets never reach a card: see :func:`redact`.
+Secrets never reach a card: see :mod:`hubtune.redact`.
 """
 
 from __future__ import annotations
@@ -19,18 +19,13 @@ from typing import Any
 import jinja2
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
-from hubtune import __version__
-from hubtune.io import atomic_write_text
+from hubtune.atomic import atomic_write_text
+from hubtune.hub.card_merge import CARD_TEMPLATE, merge_with_existing
+from hubtune.redact import redact, scrub
+from hubtune.version import __version__
 
 TEMPLATES_DIR = Path(__file__).resolve().parent / "model_cards"
-BEGIN, END = "<!-- hubtune:begin", "<!-- hubtune:end -->"
-REDACTED = "***"
-OWNED_KEYS = ("base_model", "datasets", "library_name", "pipeline_tag", "model-index")
-_SENSITIVE_KEY = re.compile(r"token|password|passwd|secret|api[_-]?key|credential", re.IGNORECASE)
-_HF_TOKEN_RE = re.compile(r"\bhf_[A-Za-z0-9]{20,}\b")
-_TOKEN_ENV = ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "HUGGINGFACE_HUB_TOKEN", "HF_API_TOKEN")
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
-_CARD_TEMPLATE = "---\n{{ card_data }}\n---\n{{ body }}"
 _MAX_LABELS = 50
 
 
@@ -66,31 +61,6 @@ class CardInfo:
     trust_remote_code: bool = False
     notes: list[str] = field(default_factory=list)
     extra: dict = field(default_factory=dict)
-
-
-# ----------------------------------------------------------------------------- secrets
-
-
-def _secrets() -> list[str]:
-    return [v for name in _TOKEN_ENV if len(v := os.environ.get(name, "")) >= 4]
-
-
-def scrub(text: str) -> str:
-    """Replace hub tokens (from the environment, or shaped like ``hf_…``) in ``text``."""
-    for secret in _secrets():
-        text = text.replace(secret, REDACTED)
-    return _HF_TOKEN_RE.sub(REDACTED, text)
-
-
-def redact(obj: Any, sensitive: bool = False) -> Any:
-    """A copy of ``obj`` with strings under token/password/secret-like keys and known tokens masked."""
-    if isinstance(obj, dict):
-        return {scrub(str(k)): redact(v, sensitive or bool(_SENSITIVE_KEY.search(str(k)))) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return type(obj)(redact(v, sensitive) for v in obj)
-    if isinstance(obj, str):
-        return REDACTED if sensitive else scrub(obj)
-    return obj
 
 
 # ----------------------------------------------------------------------------- front matter
@@ -307,43 +277,12 @@ def render_card(
     info = CardInfo(**redact(dataclasses.asdict(info)))
     body = _environment(template_dir).get_template(_template_name(info)).render(**_context(info, repo_id))
     body = re.sub(r"\n{3,}", "\n\n", body).strip() + "\n"
-    card = ModelCard.from_template(card_data(info), template_str=_CARD_TEMPLATE, body=body)
+    card = ModelCard.from_template(card_data(info), template_str=CARD_TEMPLATE, body=body)
     clean = scrub(str(card))
     return card if clean == str(card) else ModelCard(clean)
 
 
 # ----------------------------------------------------------------------------- merge / write
-
-
-def _generated_span(text: str) -> tuple[int, int] | None:
-    start, end = text.find(BEGIN), text.find(END)
-    return (start, end + len(END)) if start != -1 and end > start else None
-
-
-def merge_with_existing(new: ModelCard, existing: ModelCard | None) -> ModelCard:
-    """``new`` merged into ``existing``: our YAML keys and generated block replaced, the rest kept.
-
-    Tags are the union; a user's ``license`` stays unless ``new`` sets one. Without markers in
-    ``existing`` its text is kept and the generated block is appended after it.
-    """
-    if existing is None:
-        return new
-    old, ours = existing.data.to_dict(), new.data.to_dict()
-    merged = {k: v for k, v in old.items() if k not in OWNED_KEYS}
-    old_tags = old.get("tags") or []
-    for key, value in ours.items():
-        merged[key] = (
-            list(dict.fromkeys([*([old_tags] if isinstance(old_tags, str) else old_tags), *value]))
-            if key == "tags"
-            else value
-        )
-    span_new, span_old = _generated_span(new.text), _generated_span(existing.text)
-    block = new.text[span_new[0] : span_new[1]] if span_new else new.text.strip()
-    if span_old:
-        body = existing.text[: span_old[0]] + block + existing.text[span_old[1] :]
-    else:
-        body = (existing.text.strip() + "\n\n" if existing.text.strip() else "") + block + "\n"
-    return ModelCard.from_template(ModelCardData(**merged), template_str=_CARD_TEMPLATE, body=body)
 
 
 def write_card(output_dir: str | os.PathLike[str], info: CardInfo, repo_id: str | None = None, **kwargs: Any) -> Path:

@@ -12,37 +12,34 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 
-from hubtune import __version__
 from hubtune.errors import UserError
+from hubtune.version import __version__
 
-# Command modules that add their own subcommands (``add_commands(subparsers)``), if present.
-PLUGIN_COMMANDS = ("hubtune.hub.cli", "hubtune.adaptation.cli")
+# Modules that add their own subcommands (``add_commands(subparsers)``).
+COMMAND_MODULES = ("hubtune.hub.cli", "hubtune.analysis.cli", "hubtune.search.cli")
 
 
 def _train(args: argparse.Namespace) -> int:
-    from hubtune.recipe import load_recipe
-    from hubtune.run import train
+    from hubtune import api
 
-    recipe = load_recipe(args.recipe, args.overrides)
-    resume = args.resume if args.resume is not None else None
-    train(recipe, overwrite=args.overwrite, resume=resume, push=True if args.push else None)
+    api.train(args.recipe, args.overrides, overwrite=args.overwrite, resume=args.resume,
+              push=True if args.push else None)
     return 0
 
 
 def _eval(args: argparse.Namespace) -> int:
-    from hubtune.inference import evaluate_output
+    from hubtune import api
 
-    metrics = evaluate_output(Path(args.output_dir), args.split, args.overrides)
+    metrics = api.evaluate(args.output_dir, args.split, args.overrides)
     print("  ".join(f"{k}={v:.4f}" for k, v in metrics.items()))
     return 0
 
 
 def _predict(args: argparse.Namespace) -> int:
-    from hubtune.inference import predict
+    from hubtune import api
 
-    for item, ranked in zip(args.inputs, predict(Path(args.output_dir), args.inputs, top_k=args.top_k), strict=True):
+    for item, ranked in zip(args.inputs, api.predict(args.output_dir, args.inputs, top_k=args.top_k), strict=True):
         shown = ", ".join(f"{label} ({p:.3f})" for label, p in ranked)
         print(f"{item}\t{shown}")
     return 0
@@ -90,13 +87,23 @@ def build_parser() -> argparse.ArgumentParser:
     val.add_argument("paths", nargs="*", default=[])
     p.set_defaults(func=_recipes)
 
-    for name in PLUGIN_COMMANDS:
-        try:
-            module = importlib.import_module(name)
-        except ImportError:
-            continue
-        module.add_commands(sub)
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).add_commands(sub)
     return parser
+
+
+def parse_args(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> argparse.Namespace:
+    """Parse ``argv``, taking ``key=value`` overrides anywhere (``train r.yaml --overwrite train.epochs=1``)."""
+    args, extra = parser.parse_known_args(argv)
+    overrides = [a for a in extra if "=" in a and not a.startswith("-")]
+    rest = [a for a in extra if a not in overrides]
+    if rest:
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
+    if overrides:
+        if not hasattr(args, "overrides"):
+            parser.error(f"{args.command} takes no key=value overrides: {' '.join(overrides)}")
+        args.overrides = [*args.overrides, *overrides]
+    return args
 
 
 def _setup_logging(verbose: bool) -> None:
@@ -104,19 +111,16 @@ def _setup_logging(verbose: bool) -> None:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("hubtune").setLevel(level)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    try:
-        import datasets
-        import transformers
+    import datasets
+    import transformers
 
-        transformers.logging.set_verbosity_error()
-        datasets.logging.set_verbosity_error()
-    except ImportError:
-        pass
+    transformers.logging.set_verbosity_error()
+    datasets.logging.set_verbosity_error()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parse_args(parser, argv)
     _setup_logging(args.verbose)
     try:
         return int(args.func(args) or 0)

@@ -9,13 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
+from pathlib import Path
+from typing import Any, Literal, Protocol, runtime_checkable
 
 from torch import Tensor, nn
-
-if TYPE_CHECKING:
-    from hubtune.model import TransferModel
-    from hubtune.recipe import BackboneConfig
 
 Modality = Literal["image", "text", "vector"]
 ProblemType = Literal[
@@ -56,7 +53,9 @@ class Backbone:
 
 
 class BackboneFactory(Protocol):
-    def __call__(self, cfg: BackboneConfig) -> Backbone: ...
+    """Builds a :class:`Backbone` from the recipe's ``backbone:`` block (a ``hubtune.recipe.BackboneConfig``)."""
+
+    def __call__(self, cfg: Any) -> Backbone: ...
 
 
 class HeadFactory(Protocol):
@@ -89,16 +88,24 @@ class Strategy(Protocol):
     ``on_epoch_start(epoch, model)`` applies the phase of ``epoch`` to the model (idempotent:
     it is also called on resume) and returns True when the set of trainable parameters
     changed, so the trainer rebuilds the optimizer and schedule.
+    ``finalize(model, evaluate)`` runs after training, before the final evaluation (WiSE-FT picks its
+    interpolation there); ``export(model, out_dir)`` writes extra artifacts before the native export
+    and returns what ``hubtune.json`` records. ``hubtune.strategies.BaseStrategy`` implements all of
+    it as full fine-tuning; subclass it.
     ``state_dict``/``load_state_dict`` carry the strategy's phase across a resume.
     """
 
-    def setup(self, model: TransferModel) -> None: ...
+    def setup(self, model: nn.Module) -> None: ...
 
-    def param_groups(self, model: TransferModel, lr: float, weight_decay: float, head_lr_mult: float) -> list[ParamGroup]: ...
+    def param_groups(self, model: nn.Module, lr: float, weight_decay: float, head_lr_mult: float) -> list[ParamGroup]: ...
 
-    def extra_loss(self, model: TransferModel) -> Tensor | None: ...
+    def extra_loss(self, model: nn.Module) -> Tensor | None: ...
 
-    def on_epoch_start(self, epoch: int, model: TransferModel) -> bool: ...
+    def on_epoch_start(self, epoch: int, model: nn.Module) -> bool: ...
+
+    def finalize(self, model: nn.Module, evaluate: Callable[[], dict[str, float]] | None) -> None: ...
+
+    def export(self, model: nn.Module, out_dir: Path) -> dict[str, Any]: ...
 
     def state_dict(self) -> dict[str, Any]: ...
 

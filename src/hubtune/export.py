@@ -19,22 +19,15 @@ from typing import Any
 
 import torch
 from safetensors.torch import save_file
-from torch import nn
 
+from hubtune.atomic import atomic_write_json, atomic_write_with
 from hubtune.contracts import Backbone, Preprocessing
 from hubtune.errors import CheckpointError
 from hubtune.heads import HEADS
-from hubtune.io import atomic_write_json, atomic_write_with
-from hubtune.model import TransferModel
+from hubtune.model import TransferModel, is_native_timm
 from hubtune.recipe import HeadConfig
 
 META_FILE = "hubtune.json"
-
-
-def is_native_timm(model: TransferModel) -> bool:
-    return model.family == "timm" and isinstance(model.head, nn.Linear | nn.Sequential) and len(
-        [m for m in model.head.modules() if isinstance(m, nn.Linear)]
-    ) == 1
 
 
 def export_model(model: TransferModel, out: Path, head_cfg: HeadConfig) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from torch import Tensor, nn
 from hubtune.contracts import HeadSpec
 from hubtune.registry import Registry
 
-HEADS: Registry[HeadSpec] = Registry("head")
+HEADS: Registry[HeadSpec] = Registry("head", group="hubtune.heads")
 
 
 def mlp_head(num_features: int, num_labels: int, *, hidden: list[int] | None = None, dropout: float = 0.0) -> nn.Module:
@@ -82,9 +82,3 @@ HEADS.register(
     HeadSpec("token_classification", mlp_head, "token_classification", "AutoModelForTokenClassification",
              "token-classification", ("seqeval_f1", "token_accuracy"), _token_ce, _argmax),
 )
-
-
-def image_pipeline_tag(spec: HeadSpec) -> str:
-    """The hub pipeline tag for an image model with this head."""
-    return "image-classification" if spec.problem_type != "regression" else "image-feature-extraction"
-

@@ -13,7 +13,8 @@ from hubtune.export import load_exported
 def _recipe(folder: Path, overrides: list[str] | None):
     import yaml
 
-    from hubtune.recipe import deep_merge, parse_overrides, recipe_from_dict
+    from hubtune.recipe import deep_merge, parse_overrides
+    from hubtune.validation import recipe_from_dict
 
     path = folder / "recipe.yaml"
     if not path.exists():
@@ -26,11 +27,10 @@ def _recipe(folder: Path, overrides: list[str] | None):
 
 def evaluate_output(folder: Path, split: str, overrides: list[str] | None = None) -> dict[str, float]:
     """Metrics of the exported model on ``split`` of the recipe's data."""
-    from accelerate import Accelerator
+    from torch.utils.data import DataLoader
 
     from hubtune.data import build_data
-    from hubtune.strategies import build_strategy
-    from hubtune.training.trainer import Trainer
+    from hubtune.evaluation import evaluate_model
 
     recipe = _recipe(folder, overrides)
     model = load_exported(folder)
@@ -40,11 +40,9 @@ def evaluate_output(folder: Path, split: str, overrides: list[str] | None = None
     if target is None:
         raise DataError(f"split {split!r} is not available in {recipe.data.path or recipe.data.format}; "
                         f"set data.{split} in the recipe or pass data.{split}=... on the command line")
-    data.validation, data.test = (target, None) if split != "test" else (None, target)
-    trainer = Trainer(recipe, model, build_strategy("full", {}), data, Accelerator(mixed_precision="no"),
-                      folder, objective=None)
-    name = "test" if split == "test" else "validation"
-    return trainer.evaluate(name).metrics
+    loader = DataLoader(target, batch_size=recipe.train.eval_batch_size or recipe.train.batch_size,
+                        collate_fn=data.collate_fn, num_workers=recipe.data.num_workers)
+    return evaluate_model(model, loader, model.head_spec, recipe.eval.metrics, data.labels).metrics
 
 
 @torch.no_grad()

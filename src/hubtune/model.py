@@ -126,6 +126,13 @@ class TransferModel(nn.Module):
         return trainable, total
 
 
+def is_native_timm(model: TransferModel) -> bool:
+    """Whether ``model`` is a timm backbone with a head that timm's own classifier can hold (one Linear)."""
+    return model.family == "timm" and isinstance(model.head, nn.Linear | nn.Sequential) and len(
+        [m for m in model.head.modules() if isinstance(m, nn.Linear)]
+    ) == 1
+
+
 def _model_inputs(batch: dict[str, Tensor]) -> dict[str, Tensor]:
     return {k: v for k, v in batch.items() if k in TEXT_KEYS or k == "pixel_values"}
 

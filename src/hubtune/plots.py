@@ -17,7 +17,7 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from hubtune.io import atomic_write_with
+from hubtune.atomic import atomic_write_with
 
 _EVAL_KEYS = {"epoch", "step", "split", "loss"}
 _MAX_ANNOTATED = 30

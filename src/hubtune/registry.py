@@ -1,7 +1,8 @@
 """One small generic registry, used for backbones, heads, strategies, metrics and more.
 
-Third parties add entries through the Python entry-point group ``hubtune.<registry name>``
-(for example ``hubtune.strategies``); each entry point names the object to register.
+Third parties add entries through the Python entry-point group each registry names explicitly
+(``hubtune.backbones``, ``hubtune.heads``, ``hubtune.strategies``, ``hubtune.metrics``,
+``hubtune.adaptation_methods``); each entry point names the object to register.
 """
 
 from __future__ import annotations
@@ -20,8 +21,10 @@ class Registry(Generic[T]):
     Duplicate names raise ``ValueError``; unknown names raise ``KeyError`` listing what exists.
     """
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, group: str | None = None) -> None:
+        """``name`` is what messages call an entry; ``group`` the entry-point group plugins use (None: no plugins)."""
         self.name = name
+        self.group = group
         self._entries: dict[str, T] = {}
         self._plugins_loaded = False
 
@@ -38,9 +41,10 @@ class Registry(Generic[T]):
         return add(obj) if obj is not None else add
 
     def get(self, name: str) -> T:
-        """Return the entry called ``name`` (case-insensitive)."""
-        self._load_plugins()
+        """Return the entry called ``name`` (case-insensitive); plugins load on the first unknown name."""
         key = str(name).lower()
+        if key not in self._entries:
+            self._load_plugins()
         if key not in self._entries:
             raise KeyError(self.unknown_message(name))
         return self._entries[key]
@@ -59,8 +63,10 @@ class Registry(Generic[T]):
         return sorted(self._entries)
 
     def __contains__(self, name: object) -> bool:
-        self._load_plugins()
-        return str(name).lower() in self._entries
+        key = str(name).lower()
+        if key not in self._entries:
+            self._load_plugins()
+        return key in self._entries
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.names())
@@ -73,6 +79,8 @@ class Registry(Generic[T]):
         if self._plugins_loaded:
             return
         self._plugins_loaded = True
-        for ep in entry_points(group=f"hubtune.{self.name}s"):
+        if self.group is None:
+            return
+        for ep in entry_points(group=self.group):
             if ep.name.lower() not in self._entries:
                 self.register(ep.name, ep.load())

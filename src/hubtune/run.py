@@ -8,7 +8,6 @@ are written into a staging folder and moved into place, finishing with ``hubtune
 from __future__ import annotations
 
 import logging
-import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +16,7 @@ from typing import Any
 from hubtune.errors import OutputError
 from hubtune.recipe import Recipe
 from hubtune.redact import redact
+from hubtune.training.lock import OutputLock, check_writable
 
 log = logging.getLogger(__name__)
 
@@ -37,11 +37,7 @@ def prepare_output_dir(path: Path, *, overwrite: bool, resume: bool) -> None:
             f"output folder {path} already exists and is not empty: pass --overwrite to replace it, "
             "--resume to continue its training, or set output_dir=<new folder>"
         )
-    probe = path if path.exists() else next((p for p in path.parents if p.exists()), Path("."))
-    if not probe.is_dir():
-        raise OutputError(f"output folder {path}: {probe} is not a folder (it is a file); choose another output_dir")
-    if not os.access(probe, os.W_OK):
-        raise OutputError(f"output folder {path} is not writable (no write permission on {probe}); choose another output_dir")
+    check_writable(path)
 
 
 def _precision(recipe: Recipe) -> str:
@@ -74,7 +70,14 @@ def _tracker_available(name: str) -> bool:
 
 
 def train(recipe: Recipe, *, overwrite: bool = False, resume: str | None = None, push: bool | None = None) -> RunResult:
-    """Run the recipe end to end; returns the metrics per split and where the artifacts are."""
+    """Run the recipe end to end; returns the metrics per split and where the artifacts are.
+
+    The output folder's lock is held throughout: a second run on it fails (exit 2) naming this one."""
+    with OutputLock(Path(recipe.output_dir)):
+        return _train(recipe, overwrite=overwrite, resume=resume, push=push)
+
+
+def _train(recipe: Recipe, *, overwrite: bool, resume: str | None, push: bool | None) -> RunResult:
     import torch
     from accelerate.utils import set_seed
 
@@ -111,9 +114,9 @@ def train(recipe: Recipe, *, overwrite: bool = False, resume: str | None = None,
     accelerator.init_trackers(redact(recipe.name or output_dir.name), config=_flat(redact(recipe.to_dict())))
     trainer = Trainer(recipe, model, strategy, data, accelerator, output_dir, objective=objective)
     trainer.fit(resume=resume)
-    if hasattr(strategy, "finalize"):  # e.g. WiSE-FT picks its interpolation on validation
-        validate = (lambda: trainer.evaluate("validation").metrics) if "validation" in trainer.eval_loaders else None
-        strategy.finalize(accelerator.unwrap_model(trainer.model), validate)
+    # e.g. WiSE-FT picks its interpolation on validation
+    validate = (lambda: trainer.evaluate("validation").metrics) if "validation" in trainer.eval_loaders else None
+    strategy.finalize(accelerator.unwrap_model(trainer.model), validate)
     evals = {split: trainer.evaluate(split) for split in trainer.eval_loaders}
     metrics = {split: e.metrics for split, e in evals.items()}
     unwrapped = trainer.export_model()  # every rank: under FSDP this gathers the full state dict

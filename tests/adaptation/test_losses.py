@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from hubtune.adaptation import losses
-from hubtune.adaptation.methods import ADAPTERS, Step, importance_weights
+from hubtune.adaptation.methods import ADAPTATION_METHODS, Step, importance_weights
 
 
 def _pair(shift: float = 0.0, n: int = 64, d: int = 8, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
@@ -104,9 +104,9 @@ def test_domain_bce_and_contractive_penalty() -> None:
 
 
 @pytest.mark.parametrize("method", ["dann", "mmd", "dan", "coral", "mcc", "cdan", "cdan_e", "importance"])
-def test_adapters_give_finite_losses_with_gradients(method: str) -> None:
+def test_methods_give_finite_losses_with_gradients(method: str) -> None:
     torch.manual_seed(0)
-    adapter = ADAPTERS.get(method)(8, 3, {})
+    adapter = ADAPTATION_METHODS.get(method)(8, 3, {})
     fs = torch.randn(16, 8, requires_grad=True)
     ft = torch.randn(16, 8) + 1
     step = Step(fs, ft, torch.randn(16, 3, requires_grad=True), torch.randn(16, 3, requires_grad=True), 0.5)
@@ -121,7 +121,7 @@ def test_adapters_give_finite_losses_with_gradients(method: str) -> None:
 
 def test_dann_reverses_gradient_to_the_features() -> None:
     torch.manual_seed(0)
-    adapter = ADAPTERS.get("dann")(4, 2, {"dropout": 0.0})
+    adapter = ADAPTATION_METHODS.get("dann")(4, 2, {"dropout": 0.0})
     fs, ft = torch.randn(8, 4, requires_grad=True), torch.randn(8, 4) + 2
     adapter.loss(Step(fs, ft, torch.zeros(8, 2), torch.zeros(8, 2), 1.0)).backward()
     reversed_grad = fs.grad.clone()

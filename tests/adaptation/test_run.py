@@ -9,7 +9,7 @@ import pytest
 from safetensors.torch import load_file
 
 from hubtune.errors import RecipeError
-from hubtune.recipe import load_recipe, recipe_from_dict
+from hubtune.validation import load_recipe, recipe_from_dict
 
 REPO = Path(__file__).resolve().parents[2]
 SMALL = ["data.max_train_samples=96", "data.max_eval_samples=64", "train.batch_size=16", "train.epochs=1",
@@ -30,7 +30,7 @@ def dann_run(tmp_path_factory: pytest.TempPathFactory, data_root: Path) -> Path:
 def test_adaptation_run_uses_objective_and_writes_artifacts(dann_run: Path) -> None:
     assert (dann_run / "hubtune.json").exists() and (dann_run / "model.safetensors").exists()
     state = json.loads(next(dann_run.glob("checkpoints/step-*/*.json")).read_text())
-    assert state["objective"]["calls"] == 4 and state["objective"]["adapter"]
+    assert state["objective"]["calls"] == 4 and state["objective"]["method"]
     assert not any(k.startswith("adaptation.") for k in load_file(str(dann_run / "model.safetensors")))
     saved = (dann_run / "recipe.yaml").read_text()
     assert "method: dann" in saved and "selection: source_val" in saved
@@ -39,12 +39,12 @@ def test_adaptation_run_uses_objective_and_writes_artifacts(dann_run: Path) -> N
 def test_adapted_model_reloads_and_ranks(dann_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     from hubtune.cli import main
 
-    code = main(["rank", "--candidates", str(dann_run), "custom:hubtune.zoo:cnn", "--data", "digits_shift:usps:test",
+    code = main(["rank", "--candidates", str(dann_run), "custom:hubtune.backbones.small:cnn", "--data", "digits_shift:usps:test",
                  "--max-samples", "80", "--out", str(tmp_path / "rank"), "--cache", str(tmp_path / "cache")])
     assert code == 0
     report = json.loads((tmp_path / "rank" / "rank.json").read_text())
     by_name = {r["candidate"]: r for r in report["candidates"]}
-    assert by_name[str(dann_run)]["leep"] is not None and by_name["custom:hubtune.zoo:cnn"]["leep"] is None
+    assert by_name[str(dann_run)]["leep"] is not None and by_name["custom:hubtune.backbones.small:cnn"]["leep"] is None
     assert (tmp_path / "rank" / "rank.png").exists()
     assert "logme" in capsys.readouterr().out
     assert len(list((tmp_path / "cache").glob("*.safetensors"))) == 2
@@ -53,7 +53,7 @@ def test_adapted_model_reloads_and_ranks(dann_run: Path, tmp_path: Path, capsys:
 def test_discrepancy_cli(tmp_path: Path, data_root: Path) -> None:
     from hubtune.cli import main
 
-    args = ["discrepancy", "--backbone", "custom:hubtune.zoo:cnn", "--source", "digits_shift:mnist",
+    args = ["discrepancy", "--backbone", "custom:hubtune.backbones.small:cnn", "--source", "digits_shift:mnist",
             "--target", "digits_shift:usps", "--max-samples", "120", "--out", str(tmp_path), "--cache",
             str(tmp_path / "cache")]
     assert main(args) == 0
@@ -64,7 +64,7 @@ def test_discrepancy_cli(tmp_path: Path, data_root: Path) -> None:
 
 
 def _recipe(adaptation: dict, **eval_cfg: object) -> dict:
-    return {"backbone": {"source": "custom", "name": "hubtune.zoo:cnn"},
+    return {"backbone": {"source": "custom", "name": "hubtune.backbones.small:cnn"},
             "data": {"format": "digits_shift", "name": "mnist"}, "eval": {"metrics": ["accuracy"], **eval_cfg},
             "adaptation": adaptation}
 
@@ -73,7 +73,7 @@ def test_adaptation_problems_are_reported_with_paths() -> None:
     target = {"format": "digits_shift", "name": "usps"}
     recipe_from_dict(_recipe({"method": "mcc", "target": target, "options": {"temperature": 2.0}}))
     cases = [
-        ({"method": "dnn", "target": target}, "adaptation.method: unknown adapter 'dnn'. Did you mean 'dann'?"),
+        ({"method": "dnn", "target": target}, "adaptation.method: unknown adaptation method 'dnn'. Did you mean 'dann'?"),
         ({"method": "mcc", "target": target, "options": {"temp": 1}}, "adaptation.options.temp: unknown key"),
         ({"method": "dann", "target": target, "wieght": 1}, "adaptation.wieght: unknown key"),
         ({"method": "dann"}, "adaptation.target: required key is missing"),

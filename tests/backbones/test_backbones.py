@@ -97,7 +97,7 @@ def test_transformers_token_classification_head(tiny_bert_dir):
 
 
 def test_custom_backbone_and_weights_carried_over(tmp_path):
-    cfg = BackboneConfig(source="custom", name="hubtune.zoo:mlp", kwargs={"in_features": 64, "hidden": [32]})
+    cfg = BackboneConfig(source="custom", name="hubtune.backbones.small:mlp", kwargs={"in_features": 64, "hidden": [32]})
     source = TransferModel(build_backbone(cfg), HEADS.get("classification"), 10, None, HeadConfig())
     save_file({k: v.contiguous() for k, v in source.state_dict().items()}, str(tmp_path / "model.safetensors"))
     target_bb = build_backbone(cfg.model_copy(update={"weights": str(tmp_path / "model.safetensors")}))

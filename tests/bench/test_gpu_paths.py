@@ -72,7 +72,7 @@ def test_channels_last_model(device: str, tmp_path: Path) -> None:
 def test_compile_tiny_model_cpu(tmp_path: Path) -> None:
     """``train.compile`` on the CPU (hubtune's tiny digits MLP compiles in seconds)."""
     w = Workload("tiny_mlp", "vision", "mlp", batch_size=8, image_size=8, channels=1,
-                 backbone={"source": "custom", "name": "hubtune.zoo:mlp", "kwargs": {"in_features": 64, "hidden": [16]}})
+                 backbone={"source": "custom", "name": "hubtune.backbones.small:mlp", "kwargs": {"in_features": 64, "hidden": [16]}})
     trainer = trainer_for(w, settings(compile=True), "cpu", tmp_path)
     assert hasattr(trainer.accelerator.unwrap_model(trainer.model), "_compiled_call_impl")
     assert trainer.fit().global_step == 4

@@ -13,15 +13,17 @@ from pathlib import Path
 import pytest
 from hub_helpers import online_client
 
-TOKEN = "hubtune-test-token-0123456789"
+from hubtune.hub.users import TokenBook
 
 
 @dataclass(frozen=True)
 class Served:
     url: str
-    token: str
+    token: str  # user "tester", writes every namespace (org "*")
     root: Path
     env: dict[str, str]  # environment for subprocesses using the stock client
+    users: dict[str, str]  # alice (writes alice/, team/), bob (writes bob/), reader (team, read-only)
+    log: Path
 
 
 def _read_first_line(proc: subprocess.Popen, timeout: float) -> str:
@@ -37,11 +39,19 @@ def _read_first_line(proc: subprocess.Popen, timeout: float) -> str:
 
 @pytest.fixture(scope="session")
 def hub_server(tmp_path_factory: pytest.TempPathFactory) -> Served:
-    """``python -m hubtune.hub.server`` on a free 127.0.0.1 port with a token, killed at the end."""
+    """The real ``hubtune hub serve`` CLI on a free 127.0.0.1 port with a tokens file; SIGTERM at the end."""
     base = tmp_path_factory.mktemp("hubserver")
-    root, log = base / "root", (base / "server.log").open("wb")
-    cmd = [sys.executable, "-m", "hubtune.hub.server", "--root", str(root), "--port", "0", "--token", TOKEN]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log, text=True)
+    root, log_path, tokens = base / "root", base / "server.log", base / "tokens.json"
+    book = TokenBook()
+    token = book.add("tester", ["*"])[0]
+    users = {name: book.add(name, orgs, role)[0] for name, orgs, role in
+             (("alice", ["team"], "write"), ("bob", [], "write"), ("reader", ["team"], "read"))}
+    book.save(tokens)
+    log = log_path.open("wb")
+    cmd = [sys.executable, "-m", "hubtune", "hub", "serve", "--root", str(root), "--port", "0",
+           "--tokens-file", str(tokens)]
+    env = {k: v for k, v in os.environ.items() if k != "HUBTUNE_HUB_TOKEN"}
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log, text=True, env=env)
     line = _read_first_line(proc, 30)
     url = line.split(" at ")[1].split()[0]
     env = dict(
@@ -49,13 +59,13 @@ def hub_server(tmp_path_factory: pytest.TempPathFactory) -> Served:
         HF_ENDPOINT=url,
         HF_HUB_DISABLE_XET="1",
         HF_HUB_OFFLINE="0",
-        HF_TOKEN=TOKEN,
+        HF_TOKEN=token,
         HF_HOME=str(base / "hf_home"),
         HF_HUB_DISABLE_TELEMETRY="1",
         HUBTUNE_HOME=str(base / "home"),
     )
     try:
-        yield Served(url, TOKEN, root, env)
+        yield Served(url, token, root, env, users, log_path)
     finally:
         proc.terminate()
         try:

@@ -14,7 +14,6 @@ from safetensors.torch import load_file
 
 from hubtune.hub import pull, push
 from hubtune.inference import predict
-from hubtune.shared_data import shared_data
 
 
 def sha256(path: Path) -> str:
@@ -69,7 +68,7 @@ def test_bad_repo_ids_are_user_errors(bad, hub_server, trained_vision):
         push(trained_vision, bad, hub=hub_server.url, token=hub_server.token)
 
 
-def test_unknown_repo_as_checkpoint_is_a_clear_error(hub_server, tmp_path, monkeypatch, tiny_vision_recipe):
+def test_unknown_repo_as_checkpoint_is_a_clear_error(hub_server, tmp_path, monkeypatch, tiny_vision_recipe, capsys):
     from hubtune.cli import main
 
     monkeypatch.setenv("HF_ENDPOINT", hub_server.url)
@@ -77,6 +76,9 @@ def test_unknown_repo_as_checkpoint_is_a_clear_error(hub_server, tmp_path, monke
     recipe = tiny_vision_recipe(tmp_path / "o", backbone={"name": "me/does-not-exist", "pretrained": True})
     path = tmp_path / "r.yaml"
     path.write_text(yaml.safe_dump(recipe))
+    capsys.readouterr()
     assert main(["train", str(path)]) == 2
     assert not (tmp_path / "o").exists()
-    assert shared_data("hymenoptera").exists()
+    err = capsys.readouterr().err
+    assert "me/does-not-exist" in err and "not found" in err.lower(), err
+    assert "Traceback" not in err

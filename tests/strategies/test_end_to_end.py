@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from hubtune.recipe import recipe_from_dict
 from hubtune.run import train
+from hubtune.validation import recipe_from_dict
 
 
 @pytest.fixture(scope="module")
@@ -62,10 +62,14 @@ def test_lp_ft_resumes_across_the_phase_switch(tiny_images: Path, tmp_path: Path
 
 def test_wise_ft_records_alpha_in_card(tiny_images: Path, tmp_path: Path):
     out = tmp_path / "wise"
-    train(recipe(tiny_images, out, {"type": "wise_ft", "alphas": [0.0, 1.0]}, epochs=1))
+    result = train(recipe(tiny_images, out, {"type": "wise_ft", "alphas": [0.0, 0.5, 1.0], "metric": "loss"}, epochs=2))
     wise = json.loads((out / "metrics.json").read_text())["strategy"]["wise"]
-    assert [row["alpha"] for row in wise["table"]] == [0.0, 1.0] and wise["chosen_alpha"] in (0.0, 1.0)
-    assert "wise" in (out / "README.md").read_text().lower()
+    table = {row["alpha"]: row["loss"] for row in wise["table"]}
+    assert list(table) == [0.0, 0.5, 1.0] and len(set(table.values())) == 3  # each alpha is a different model
+    assert wise["chosen_alpha"] == min(table, key=table.get)  # lowest validation loss wins
+    # the exported model is the interpolated one: its validation loss is the chosen row's
+    assert result.metrics["validation"]["loss"] == pytest.approx(table[wise["chosen_alpha"]], rel=1e-5)
+    assert f"{wise['chosen_alpha']}" in (out / "README.md").read_text()
 
 
 def test_linear_probe_feature_cache(tiny_images: Path, tmp_path: Path):

@@ -19,9 +19,22 @@ def trainable(model) -> tuple[set[str], set[str]]:
 @pytest.mark.parametrize("kind", BACKBONES)
 @pytest.mark.parametrize("strategy", ["full", "layer_decay", "l2_sp", "wise_ft"])
 def test_everything_trains(make_model, kind, strategy):
+    """Every parameter is in exactly one optimizer group, the head at ``lr * head_lr_mult``, the backbone at most at
+    ``lr`` and never at zero; the card's summary counts them all (a fresh model trains everything, so the groups are
+    what is checked here, not ``requires_grad``)."""
     model = make_model(kind)
-    build_strategy(strategy, {}).setup(model)
-    assert all(p.requires_grad for p in model.parameters())
+    s = build_strategy(strategy, {})
+    s.setup(model)
+    groups = s.param_groups(model, 1e-3, 0.01, 10.0)
+    lr_of = {}
+    for g in groups:
+        for p in g["params"]:
+            assert id(p) not in lr_of, "a parameter is in two groups"
+            lr_of[id(p)] = g["lr"]
+    assert set(lr_of) == {id(p) for p in model.parameters()}
+    assert [lr_of[id(p)] for _, p in model.head_parameters()] == pytest.approx([1e-2] * len(list(model.head_parameters())))
+    assert all(0 < lr_of[id(p)] <= 1e-3 + 1e-12 for _, p in model.backbone_parameters())
+    assert s.describe()["trainable_share"] == pytest.approx(1.0)
 
 
 @pytest.mark.parametrize("kind", BACKBONES)

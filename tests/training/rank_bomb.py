@@ -5,11 +5,11 @@ from __future__ import annotations
 from accelerate import PartialState
 from torch import Tensor
 
-from hubtune.zoo import MLP
+from hubtune.backbones.small import MLP
 
 
 class BombMLP(MLP):
-    """:class:`hubtune.zoo.MLP` that fails on process rank 1 after two forward passes."""
+    """:class:`hubtune.backbones.small.MLP` that fails on process rank 1 after two forward passes."""
 
     calls = 0
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from hubtune.errors import RecipeError
-from hubtune.recipe import recipe_from_dict
 from hubtune.training.sampling import EpochShuffleSampler, LengthGroupedSampler, train_sampler
+from hubtune.validation import recipe_from_dict
 
 
 @pytest.fixture(scope="module")

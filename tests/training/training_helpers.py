@@ -27,7 +27,7 @@ def mlp_recipe(folder: Path, output_dir: Path, **overrides) -> Path:
         "name": "mlp-mechanics",
         "output_dir": str(output_dir),
         "seed": 0,
-        "backbone": {"source": "custom", "name": "hubtune.zoo:mlp",
+        "backbone": {"source": "custom", "name": "hubtune.backbones.small:mlp",
                      "kwargs": {"in_features": 64, "hidden": [32], "dropout": 0.2}},
         "head": {"type": "classification"},
         "data": {"format": "digits", "train": "train", "validation": None, "validation_size": 0.1,

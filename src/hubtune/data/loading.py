@@ -13,6 +13,7 @@ import datasets
 from datasets.data_files import get_data_patterns, resolve_pattern
 
 from hubtune.data.builtin import builtin_split
+from hubtune.data.diagnose import explain_table_error
 from hubtune.errors import DataError
 from hubtune.recipe import DataConfig, SplitConfig
 from hubtune.shared_data import ENV, shared_data
@@ -23,6 +24,7 @@ _EXTENSIONS = {"csv": [".csv"], "tsv": [".tsv"], "json": [".json", ".jsonl"], "j
                "parquet": [".parquet"]}
 _ALIASES = {"validation": ("val", "valid", "dev"), "val": ("validation",), "valid": ("validation",),
             "dev": ("validation",), "test": ("testing", "eval")}
+_DIAGNOSED = ("csv", "tsv", "json", "jsonl")  # text formats whose load errors diagnose.py explains
 _SPLIT_SPEC = re.compile(r"^\s*([\w.-]+)\s*(\[.*\])?\s*$")
 
 
@@ -77,7 +79,7 @@ def load_split_table(cfg: DataConfig, split: str) -> datasets.Dataset:
             return _load_hub(source, cfg.name, name, path_key)
         if source is None:
             raise DataError(f"data.path is not set: format {cfg.format} needs a file or folder (or set {path_key})")
-        return _load_local(cfg.format, resolve_path(source, path_key), name)
+        return _load_local(cfg.format, resolve_path(source, path_key), name, f"data.{split}")
     except (SplitNotFound, DataError):
         raise
     except (datasets.exceptions.DatasetGenerationError, OSError, ValueError) as e:
@@ -98,7 +100,17 @@ def _load_hub(source: str | None, name: str | None, split: str, key: str) -> dat
                         "check the id, or download it while online") from e
 
 
-def _load_local(fmt: str, path: Path, split: str) -> datasets.Dataset:
+def _load_local(fmt: str, path: Path, split: str, key: str) -> datasets.Dataset:
+    try:
+        return _read_local(fmt, path, split)
+    except datasets.exceptions.DatasetGenerationError as e:
+        if fmt not in _DIAGNOSED:
+            raise
+        files = [path] if path.is_file() else [Path(f) for f in _split_files(path, _base(split), _EXTENSIONS[fmt])]
+        raise DataError(f"cannot load {key} ({fmt}): {explain_table_error(fmt, files, e)}") from e
+
+
+def _read_local(fmt: str, path: Path, split: str) -> datasets.Dataset:
     builder = _BUILDERS[fmt]
     kwargs = {"delimiter": "\t"} if fmt == "tsv" else {}
     if fmt == "imagefolder":

@@ -54,6 +54,16 @@ class TokenizeWords:
         return out
 
 
+def empty_texts(table: datasets.Dataset, columns: tuple[str, ...] = ("text", "text_pair")) -> dict[str, list[int]]:
+    """Row numbers (from 1) whose text is missing or blank, per text column of ``table`` that has any."""
+    found = {}
+    for column in (c for c in columns if c in table.column_names):
+        rows = [i + 1 for i, v in enumerate(table[column]) if v is None or not str(v).strip()]
+        if rows:
+            found[column] = rows
+    return found
+
+
 def tokenize_table(table: datasets.Dataset, tokenizer: Any, max_length: int, encoder: LabelEncoder | None,
                    split: str, words: bool = False) -> datasets.Dataset:
     """Tokenize ``table`` once (``datasets`` caches the result); only model inputs and ``labels`` remain."""

@@ -23,9 +23,12 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from hubtune.errors import HubError
-from hubtune.hub.names import git_blob_sha1, hubtune_home, validate_repo_id
+from hubtune.hub.card_merge import merge_with_existing
+from hubtune.hub.lfs import git_blob_sha1
+from hubtune.hub.paths import hubtune_home, validate_repo_id
 from hubtune.hub.server import running_server
 from hubtune.hub.store import LocalHub
+from hubtune.redact import scrub
 
 if TYPE_CHECKING:
     from huggingface_hub import HfApi
@@ -121,15 +124,21 @@ def connect(hub: str | None = None, token: str | None = None) -> Iterator[tuple[
             yield url, resolve_token(token), None
 
 
+def _where(hub: str | None, url: str) -> str:
+    """How messages name the hub: its URL, or the folder of the embedded local hub (not its throw-away port)."""
+    return url if select_endpoint(hub) is not None else f"the local hub in {LocalHub().root}"
+
+
 @contextlib.contextmanager
-def _hub_errors(action: str) -> Iterator[None]:
-    """Turn client errors into :class:`HubError` with the server's message."""
+def _hub_errors(action: str, url: str = "", where: str = "") -> Iterator[None]:
+    """Turn client errors into :class:`HubError` with the server's message (``url`` shown as ``where``)."""
     from huggingface_hub.errors import HfHubHTTPError
 
     try:
         yield
     except HfHubHTTPError as e:
-        raise HubError(f"{action} failed: {str(e).splitlines()[0]} ({getattr(e, 'server_message', '') or ''})") from e
+        text = f"{action} failed: {str(e).splitlines()[0]} ({getattr(e, 'server_message', '') or ''})"
+        raise HubError(text.replace(url, where) if url and where and where != url else text) from e
     except (OSError, ValueError) as e:
         raise HubError(f"{action} failed: {type(e).__name__}: {e}") from e
     except Exception as e:
@@ -176,10 +185,6 @@ def _card(api: HfApi, repo_id: str, revision: str, new: bytes) -> bytes:
     """The model card to push: merged with the repo's card when ``hubtune.card`` can merge."""
     from huggingface_hub.errors import EntryNotFoundError, RevisionNotFoundError
 
-    try:
-        from hubtune.card import merge_with_existing  # type: ignore[import-not-found]
-    except ImportError:
-        return new
     with tempfile.TemporaryDirectory() as tmp:
         try:
             old = Path(api.hf_hub_download(repo_id, "README.md", revision=revision, cache_dir=tmp)).read_text()
@@ -208,7 +213,9 @@ def push(
     files = collect_files(folder)
     validate_repo_id(repo_id)
     revision = branch or "main"
-    with connect(hub, token) as (url, key, _), _hub_errors(f"push to {repo_id} at {url}"):
+    message = scrub(message or f"Upload {folder.name} with hubtune")
+    with connect(hub, token) as (url, key, _), _hub_errors(f"push to {repo_id} at {_where(hub, url)}", url,
+                                                           _where(hub, url)):
         _check_no_secrets(folder, files, [key, os.environ.get("HF_TOKEN")])
         api = HfApi(endpoint=url, token=key)
         api.create_repo(repo_id, private=private, exist_ok=True)
@@ -219,9 +226,7 @@ def push(
             ops.append(
                 CommitOperationAdd("README.md", _card(api, repo_id, revision, (folder / "README.md").read_bytes()))
             )
-        info = api.create_commit(
-            repo_id, ops, commit_message=message or f"Upload {folder.name} with hubtune", revision=revision
-        )
+        info = api.create_commit(repo_id, ops, commit_message=message, revision=revision)
     log.info("pushed %d file(s) to %s@%s (%s)", len(files), repo_id, revision, info.oid)
     if select_endpoint(hub) is None:  # the in-process server is gone: name the commit in the local hub
         return PushResult(repo_id, info.oid, f"local://{repo_id}/commit/{info.oid}", "local")
@@ -260,7 +265,13 @@ def pull(
     from huggingface_hub.hf_api import RepoFile
 
     repo_id, revision = parse_spec(spec)
-    with connect(hub, token) as (url, key, cache), _hub_errors(f"pull of {spec} from {url}"):
+    if select_endpoint(hub) is None and not LocalHub().exists(repo_id):
+        raise HubError(
+            f"repository {repo_id} not found in the local hub in {LocalHub().root}: push it there first "
+            f"('hubtune push OUTPUT_DIR {repo_id}'), or name another hub with --hub / HF_ENDPOINT"
+        )
+    with connect(hub, token) as (url, key, cache), _hub_errors(f"pull of {spec} from {_where(hub, url)}", url,
+                                                               _where(hub, url)):
         api = HfApi(endpoint=url, token=key)
         kwargs = {"endpoint": url, "token": key, "cache_dir": cache, "local_dir": to}
         if constants.HF_HUB_OFFLINE:  # cached copy only (verified when it was downloaded)

@@ -1,10 +1,11 @@
 """The embedded local hub: bare git repositories (dulwich) plus content-addressed LFS blobs.
 
 Layout under ``root``: ``models/<ns>/<name>.git`` (a bare repo; ``hubtune.json`` beside its
-objects holds the private flag), ``lfs/<oid[:2]>/<oid>`` (large files by sha256), ``locks/``.
-Large files are committed as git-LFS pointer files, exactly like on the Hugging Face Hub.
-A commit writes every object first and then moves the branch with a compare-and-swap under a
-file lock, so a crash never leaves a visible half commit and concurrent commits land in turn.
+objects holds the private flag, ``hubtune-lfs/`` the LFS objects uploaded to it),
+``lfs/<oid[:2]>/<oid>`` (large files by sha256), ``locks/``. Large files are committed as git-LFS
+pointer files, exactly like on the Hugging Face Hub. A commit takes the repo's OS file lock (a crash
+releases it; ref lock files a crashed writer left are removed), writes its objects, and moves the
+branch with a compare-and-swap, so concurrent commits land in turn and none is ever half visible.
 """
 
 from __future__ import annotations
@@ -21,33 +22,23 @@ from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 
-from dulwich.objects import Blob, Commit, Tag, Tree
+from dulwich.file import FileLocked
+from dulwich.objects import Blob, Commit, ShaFile, Tag, Tree
 from dulwich.repo import Repo
-from filelock import FileLock
+from filelock import FileLock, Timeout
 
+from hubtune.atomic import atomic_write_json
 from hubtune.errors import HubError
-from hubtune.hub.names import (
-    Conflict,
-    EntryNotFound,
-    RepoNotFound,
-    RevisionNotFound,
-    default_hub_root,
-    gitattributes,
-    is_commit_sha,
-    is_lfs_oid,
-    is_lfs_path,
-    lfs_pointer,
-    parse_lfs_pointer,
-    validate_path,
-    validate_ref_name,
-    validate_repo_id,
-)
+from hubtune.hub.blobs import LfsStore
+from hubtune.hub.errors import Conflict, EntryNotFound, RepoBusy, RepoNotFound, RevisionNotFound
+from hubtune.hub.lfs import gitattributes, is_lfs_oid, is_lfs_path, lfs_pointer, parse_lfs_pointer
+from hubtune.hub.paths import default_hub_root, is_commit_sha, validate_path, validate_ref_name, validate_repo_id
 from hubtune.hub.records import AddBytes, AddLfs, CommitEntry, Delete, DirEntry, FileEntry, Operation
-from hubtune.io import atomic_write_json
+from hubtune.hub.trees import Change, edit_tree
 
 AUTHOR = b"hubtune <hubtune@localhost>"
-FILE_MODE = 0o100644
-DIR_MODE = 0o040000
+LOCK_TIMEOUT = 60
+LFS_GRANTS = "hubtune-lfs"  # per repo: the LFS objects this repo may reference (uploaded to it)
 
 
 def _iso(ts: int) -> str:
@@ -59,8 +50,9 @@ class LocalHub:
 
     def __init__(self, root: str | os.PathLike[str] | None = None) -> None:
         self.root = Path(root) if root is not None else default_hub_root()
-        for sub in ("models", "lfs/tmp", "locks"):
+        for sub in ("models", "locks"):
             (self.root / sub).mkdir(parents=True, exist_ok=True)
+        self.lfs = LfsStore(self.root)
 
     # ---- repos -------------------------------------------------------------------------
     def repo_dir(self, repo_id: str) -> Path:
@@ -70,16 +62,22 @@ class LocalHub:
     def exists(self, repo_id: str) -> bool:
         return (self.repo_dir(repo_id) / "hubtune.json").is_file()
 
-    def _lock(self, repo_id: str) -> FileLock:
+    @contextlib.contextmanager
+    def _lock(self, repo_id: str) -> Iterator[None]:
+        """Serialise writes to one repo across threads and processes (an OS lock: a crash releases it)."""
         ns, name = validate_repo_id(repo_id).split("/")
         path = self.root / "locks" / ns / f"{name}.lock"
         path.parent.mkdir(parents=True, exist_ok=True)
-        return FileLock(str(path), timeout=120)
+        try:
+            with FileLock(str(path), timeout=LOCK_TIMEOUT):
+                yield
+        except Timeout:
+            raise RepoBusy(f"repository {repo_id!r} is busy with another commit; retry in a moment") from None
 
     @contextlib.contextmanager
     def _open(self, repo_id: str) -> Iterator[Repo]:
         if not self.exists(repo_id):
-            raise RepoNotFound(f"repository {repo_id!r} not found in {self.root}")
+            raise RepoNotFound(f"repository {repo_id!r} not found")
         repo = Repo(str(self.repo_dir(repo_id)))
         try:
             yield repo
@@ -100,7 +98,7 @@ class LocalHub:
                 repo = Repo.init_bare(str(tmp), default_branch=b"main")
                 blob = Blob.from_string(gitattributes())
                 repo.object_store.add_object(blob)
-                tree_id = self._write_tree(repo, {".gitattributes": blob.id})
+                tree_id = edit_tree(repo, None, {".gitattributes": Change("add", blob.id)})
                 sha = self._new_commit(repo, tree_id, [], "initial commit", "")
                 repo.refs[b"refs/heads/main"] = sha
                 repo.close()
@@ -115,22 +113,11 @@ class LocalHub:
 
     def meta(self, repo_id: str) -> dict:
         if not self.exists(repo_id):
-            raise RepoNotFound(f"repository {repo_id!r} not found in {self.root}")
+            raise RepoNotFound(f"repository {repo_id!r} not found")
         return json.loads((self.repo_dir(repo_id) / "hubtune.json").read_text())
 
     def is_private(self, repo_id: str) -> bool:
         return bool(self.meta(repo_id).get("private"))
-
-    def set_private(self, repo_id: str, private: bool) -> None:
-        with self._lock(repo_id):
-            meta = self.meta(repo_id) | {"private": bool(private)}
-            atomic_write_json(self.repo_dir(repo_id) / "hubtune.json", meta)
-
-    def list_repos(self) -> list[str]:
-        models = self.root / "models"
-        return sorted(
-            f"{p.parent.name}/{p.name[:-4]}" for p in models.glob("*/*.git") if (p / "hubtune.json").is_file()
-        )
 
     # ---- revisions ---------------------------------------------------------------------
     def resolve_revision(self, repo_id: str, revision: str | None = "main") -> str:
@@ -172,6 +159,7 @@ class LocalHub:
         ref = (prefix + validate_ref_name(name)).encode()
         with self._lock(repo_id), self._open(repo_id) as repo:
             sha = self._resolve(repo, start or "main", repo_id)
+            self._clear_stale_locks(repo, ref)
             if not repo.refs.add_if_new(ref, sha.encode()) and not exist_ok:
                 raise Conflict(f"{ref.decode()} already exists in {repo_id!r}")
             return sha
@@ -185,6 +173,7 @@ class LocalHub:
         with self._lock(repo_id), self._open(repo_id) as repo:
             if ref not in repo.refs:
                 raise RevisionNotFound(f"{ref.decode()} not found in {repo_id!r}")
+            self._clear_stale_locks(repo, ref)
             repo.refs.remove_if_equals(ref, None)
 
     def list_commits(self, repo_id: str, revision: str | None = "main", limit: int | None = None) -> list[CommitEntry]:
@@ -233,9 +222,6 @@ class LocalHub:
             return FileEntry(path, len(data), blob_sha.decode())
         return FileEntry(path, pointer[1], blob_sha.decode(), lfs_oid=pointer[0], pointer_size=len(data))
 
-    def list_files(self, repo_id: str, revision: str | None = "main") -> list[FileEntry]:
-        return [e for e in self.list_tree(repo_id, revision)[1] if isinstance(e, FileEntry)]
-
     def file_entry(self, repo_id: str, path: str, revision: str | None = "main") -> tuple[str, FileEntry]:
         """``(commit sha, entry)`` for one file; ``EntryNotFound`` when it is not there."""
         validate_path(path)
@@ -259,35 +245,31 @@ class LocalHub:
 
     # ---- LFS blobs ---------------------------------------------------------------------
     def lfs_path(self, oid: str) -> Path:
-        if not is_lfs_oid(oid):
-            raise HubError(f"invalid LFS oid {oid!r}")
-        return self.root / "lfs" / oid[:2] / oid
+        return self.lfs.path(oid)
 
     def has_lfs(self, oid: str, size: int | None = None) -> bool:
-        path = self.lfs_path(oid)
-        return path.is_file() and (size is None or path.stat().st_size == size)
+        """Whether the object is in the store (whichever repo it was uploaded to)."""
+        return self.lfs.has(oid, size)
 
-    def put_lfs(self, chunks: Iterable[bytes], oid: str, size: int) -> Path:
-        """Store a blob streamed in ``chunks`` after checking its sha256 and size."""
-        final = self.lfs_path(oid)
-        fd, tmp = tempfile.mkstemp(dir=self.root / "lfs" / "tmp")
-        digest, total = hashlib.sha256(), 0
-        try:
-            with os.fdopen(fd, "wb") as f:
-                for chunk in chunks:
-                    digest.update(chunk)
-                    total += len(chunk)
-                    f.write(chunk)
-                f.flush()
-                os.fsync(f.fileno())
-            if total != size or digest.hexdigest() != oid:
-                raise HubError(f"LFS upload mismatch for {oid}: got {total} bytes with sha256 {digest.hexdigest()}")
-            final.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(tmp, final)
-        finally:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
-        return final
+    def _grant(self, repo_id: str, oid: str) -> Path:
+        return self.repo_dir(repo_id) / LFS_GRANTS / self.lfs.path(oid).name
+
+    def repo_has_lfs(self, repo_id: str, oid: str, size: int | None = None) -> bool:
+        """Whether ``repo_id`` may reference the object: it was uploaded to this repo and is stored."""
+        return self._grant(repo_id, oid).is_file() and self.lfs.has(oid, size)
+
+    def grant_lfs(self, repo_id: str, oid: str) -> None:
+        """Let ``repo_id`` reference an object whose bytes were just uploaded to it (proof of possession)."""
+        grant = self._grant(repo_id, oid)
+        grant.parent.mkdir(exist_ok=True)
+        grant.touch()
+
+    def put_lfs(self, chunks: Iterable[bytes], oid: str, size: int, repo_id: str | None = None) -> Path:
+        """Store a blob streamed in ``chunks`` after checking its sha256 and size (granted to ``repo_id``)."""
+        path = self.lfs.put(chunks, oid, size)
+        if repo_id:
+            self.grant_lfs(repo_id, oid)
+        return path
 
     # ---- commits -----------------------------------------------------------------------
     def commit(
@@ -299,83 +281,60 @@ class LocalHub:
         parent_commit: str | None = None,
         description: str = "",
     ) -> str:
-        """Apply ``operations`` as one commit on ``branch``; return the new commit sha."""
-        blobs: dict[str, bytes] = {}
-        with self._open(repo_id) as repo:
-            for op in operations:
-                validate_path(op.path.rstrip("/") if isinstance(op, Delete) else op.path)
-                data = None
-                if isinstance(op, AddBytes):
-                    if is_lfs_path(op.path, len(op.data)):
-                        oid = hashlib.sha256(op.data).hexdigest()
-                        self.put_lfs([op.data], oid, len(op.data))
-                        data = lfs_pointer(oid, len(op.data))
-                    else:
-                        data = op.data
-                elif isinstance(op, AddLfs):
-                    if not self.has_lfs(op.oid, op.size):
-                        raise HubError(f"LFS object {op.oid} ({op.size} bytes) for {op.path!r} was not uploaded")
-                    data = lfs_pointer(op.oid, op.size)
-                if data is not None:
-                    blob = Blob.from_string(data)
-                    repo.object_store.add_object(blob)
-                    blobs[op.path] = blob.id
+        """Apply ``operations`` as one commit on ``branch``; return the new commit sha.
+
+        Commits to one repo are serialised by the repo lock; the work is linear in the files touched.
+        """
         ref = b"refs/heads/" + validate_ref_name(branch).encode()
+        staged = self._stage(repo_id, operations)
         with self._lock(repo_id), self._open(repo_id) as repo:
+            self._clear_stale_locks(repo, ref)
             if ref not in repo.refs:
                 raise RevisionNotFound(f"branch {branch!r} not found in {repo_id!r}")
             head = repo.refs[ref]
             if parent_commit and parent_commit.encode() != head:
                 raise Conflict(f"branch {branch!r} moved since {parent_commit}: it is now at {head.decode()}")
-            files = self._flatten(repo, repo[head].tree, "")
-            for op in operations:
+            changes: dict[str, Change] = {}
+            for op, data in staged:
                 if isinstance(op, Delete):
-                    self._delete(files, op, repo_id)
+                    folder = op.folder or op.path.endswith("/")
+                    changes[op.path.rstrip("/")] = Change("delete_folder" if folder else "delete")
                 else:
-                    files[op.path] = blobs[op.path]
-            clash = sorted({p for p in files for q in files if q.startswith(p + "/")})
-            if clash:
-                raise HubError(f"paths used both as a file and as a folder: {', '.join(clash)}")
-            tree_id = self._write_tree(repo, files)
+                    blob = Blob.from_string(data)
+                    _add_object(repo, blob)
+                    changes[op.path] = Change("add", blob.id)
+            tree_id = edit_tree(repo, repo[head].tree, changes) or _empty_tree(repo)
             sha = self._new_commit(repo, tree_id, [head], message, description)
             if not repo.refs.set_if_equals(ref, head, sha):
                 raise Conflict(f"branch {branch!r} moved during the commit; retry")
             return sha.decode()
 
-    @staticmethod
-    def _delete(files: dict[str, bytes], op: Delete, repo_id: str) -> None:
-        path = op.path.rstrip("/")
-        if op.folder or op.path.endswith("/"):
-            gone = [p for p in files if p.startswith(path + "/")]
-        else:
-            gone = [path] if path in files else []
-        if not gone:
-            raise EntryNotFound(f"cannot delete {op.path!r}: A file with this name doesn't exist in {repo_id!r}")
-        for p in gone:
-            del files[p]
+    def _stage(self, repo_id: str, operations: Sequence[Operation]) -> list[tuple[Operation, bytes]]:
+        """Check every operation and store large files in the LFS store, before taking the lock."""
+        if not self.exists(repo_id):
+            raise RepoNotFound(f"repository {repo_id!r} not found")
+        staged = []
+        for op in operations:
+            validate_path(op.path.rstrip("/") if isinstance(op, Delete) else op.path)
+            data = b""
+            if isinstance(op, AddBytes):
+                data = op.data
+                if is_lfs_path(op.path, len(op.data)):
+                    oid = hashlib.sha256(op.data).hexdigest()
+                    self.put_lfs([op.data], oid, len(op.data), repo_id)
+                    data = lfs_pointer(oid, len(op.data))
+            elif isinstance(op, AddLfs):
+                if not is_lfs_oid(op.oid) or not self.repo_has_lfs(repo_id, op.oid, op.size):
+                    raise HubError(f"LFS object {op.oid} ({op.size} bytes) for {op.path!r} was not uploaded")
+                data = lfs_pointer(op.oid, op.size)
+            staged.append((op, data))
+        return staged
 
-    def _flatten(self, repo: Repo, tree_id: bytes, prefix: str) -> dict[str, bytes]:
-        out: dict[str, bytes] = {}
-        for item in repo[tree_id].items():
-            name = prefix + item.path.decode()
-            if stat.S_ISDIR(item.mode):
-                out.update(self._flatten(repo, item.sha, name + "/"))
-            else:
-                out[name] = item.sha
-        return out
-
-    def _write_tree(self, repo: Repo, files: dict[str, bytes]) -> bytes:
-        tree, subdirs = Tree(), {}
-        for path, sha in files.items():
-            head, _, rest = path.partition("/")
-            if rest:
-                subdirs.setdefault(head, {})[rest] = sha
-            else:
-                tree.add(head.encode(), FILE_MODE, sha)
-        for name, sub in subdirs.items():
-            tree.add(name.encode(), DIR_MODE, self._write_tree(repo, sub))
-        repo.object_store.add_object(tree)
-        return tree.id
+    def _clear_stale_locks(self, repo: Repo, ref: bytes) -> None:
+        """Under the repo lock no other writer exists: a ref ``.lock`` file is a crashed writer's."""
+        for name in (ref.decode() + ".lock", "packed-refs.lock"):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(os.path.join(repo.controldir(), name))
 
     @staticmethod
     def _new_commit(repo: Repo, tree_id: bytes, parents: list[bytes], message: str, description: str) -> bytes:
@@ -389,3 +348,19 @@ class LocalHub:
         c.message = text.encode() + b"\n"
         repo.object_store.add_object(c)
         return c.id
+
+
+def _add_object(repo: Repo, obj: ShaFile) -> None:
+    """Add ``obj``; a lock file left by a crashed writer (we hold the repo lock) is removed first."""
+    try:
+        repo.object_store.add_object(obj)
+    except FileLocked as e:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(e.lockfilename)
+        repo.object_store.add_object(obj)
+
+
+def _empty_tree(repo: Repo) -> bytes:
+    tree = Tree()
+    repo.object_store.add_object(tree)
+    return tree.id

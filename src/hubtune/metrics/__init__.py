@@ -1,10 +1,10 @@
-"""Offline, evaluate-compatible metrics.
+"""Metrics computed offline (scikit-learn, seqeval), plus any ``evaluate`` module by name.
 
 ``METRICS`` maps case-insensitive names to :class:`MetricSpec`; third parties add entries
 through the entry-point group ``hubtune.metrics``. ``compute_metrics`` is what the trainer
-calls; ``load_metric`` gives an ``evaluate`` module (local for hubtune's names, the hub's
-otherwise). Input conventions per task are documented in ``classification``, ``regression``
-and ``token``.
+calls. A name ``evaluate:<hub id or local folder>`` is computed by ``evaluate.load`` (which
+needs the Hugging Face Hub for hub ids). Input conventions per task are documented in
+``classification``, ``regression`` and ``token``.
 """
 
 from hubtune.metrics import classification, regression, token
@@ -18,7 +18,6 @@ from hubtune.metrics.core import (
     normalize_task,
     validate_metric_names,
 )
-from hubtune.metrics.loading import load_metric, local_module_names, module_dir
 from hubtune.metrics.token import get_entities, seqeval_report
 
 __all__ = [
@@ -30,9 +29,6 @@ __all__ = [
     "compute_metrics",
     "get_entities",
     "greater_is_better",
-    "load_metric",
-    "local_module_names",
-    "module_dir",
     "normalize_task",
     "regression",
     "seqeval_report",

@@ -53,7 +53,8 @@ class MetricSpec:
         return normalize_task(task) in self.tasks
 
 
-METRICS: Registry[MetricSpec] = Registry("metric")
+EVALUATE_PREFIX = "evaluate:"
+METRICS: Registry[MetricSpec] = Registry("metric", group="hubtune.metrics")
 
 
 def normalize_task(problem_type: str) -> str:
@@ -97,7 +98,9 @@ def validate_metric_names(names: Sequence[str], problem_type: str) -> list[str]:
     fitting = [n for n in METRICS.names() if METRICS.get(n).supports(task)]
     for name in names:
         key = str(name).lower()
-        if key == "loss":
+        if key == "loss" or key.startswith(EVALUATE_PREFIX):
+            if key == EVALUATE_PREFIX:
+                problems.append(f"metric {name!r} names no module: write evaluate:<hub id or local folder>")
             continue
         if key not in METRICS:
             close = difflib.get_close_matches(key, fitting, n=1)
@@ -134,8 +137,39 @@ def compute_metrics(
     for name in names:
         if str(name).lower() == "loss":
             continue
+        if str(name).lower().startswith(EVALUATE_PREFIX):
+            out[name] = evaluate_module_score(str(name)[len(EVALUATE_PREFIX):], predictions, references)
+            continue
         spec = METRICS.get(name)
         if spec.needs_logits and logits is None:
             raise ValueError(f"metric {name!r} needs logits (scores per class); pass logits=")
         out[name] = float(spec.compute(predictions, references, logits=logits, label_names=label_names))
     return out
+
+
+def evaluate_module_score(module: str, predictions: Any, references: Any) -> float:
+    """``evaluate.load(module).compute(...)``: a hub id (needs the Hub) or a local module folder.
+
+    The value is the result's key named like the module (``accuracy`` for ``.../accuracy``), else its
+    only number. Raises :class:`~hubtune.errors.RecipeError` when the module cannot be loaded.
+    """
+    import evaluate
+
+    from hubtune.errors import RecipeError
+
+    try:
+        metric = evaluate.load(module)
+    except Exception as e:  # evaluate raises FileNotFoundError, ConnectionError, hub and offline errors
+        raise RecipeError(
+            f"metric evaluate:{module} could not be loaded ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}); "
+            "a hub id needs the Hugging Face Hub (unset HF_HUB_OFFLINE / HF_EVALUATE_OFFLINE), a folder needs "
+            f"<folder>/<folder name>.py. Offline metrics: {', '.join(METRICS.names())}"
+        ) from e
+    result = metric.compute(predictions=list(np.asarray(predictions).tolist()), references=list(np.asarray(references).tolist()))
+    numbers = {k: float(v) for k, v in (result or {}).items() if isinstance(v, int | float)}
+    key = module.rstrip("/").rsplit("/", 1)[-1]
+    if key in numbers:
+        return numbers[key]
+    if len(numbers) == 1:
+        return next(iter(numbers.values()))
+    raise RecipeError(f"metric evaluate:{module} returned {sorted(numbers)}; hubtune needs one number named {key!r}")

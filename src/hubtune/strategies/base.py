@@ -8,7 +8,6 @@ model card through :meth:`BaseStrategy.describe`.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any, ClassVar
@@ -18,6 +17,7 @@ from torch import Tensor, nn
 
 from hubtune.contracts import ParamGroup
 from hubtune.model import TransferModel
+from hubtune.recipe import validation_messages
 from hubtune.registry import Registry
 
 Evaluator = Callable[[], dict[str, float]]
@@ -150,7 +150,7 @@ def set_backbone_trainable(model: TransferModel, trainable: bool) -> None:
         p.requires_grad_(trainable)
 
 
-STRATEGIES: Registry[type[BaseStrategy]] = Registry("strategy")
+STRATEGIES: Registry[type[BaseStrategy]] = Registry("strategy", group="hubtune.strategies")
 
 
 def strategy_problems(type_name: str, options: Mapping[str, Any]) -> list[str]:
@@ -161,17 +161,7 @@ def strategy_problems(type_name: str, options: Mapping[str, Any]) -> list[str]:
     try:
         cls.Options.model_validate(dict(options))
     except ValidationError as e:
-        problems = []
-        known = list(cls.Options.model_fields)
-        for err in e.errors():
-            path = "strategy." + ".".join(str(x) for x in err["loc"])
-            if err["type"] == "extra_forbidden":
-                close = difflib.get_close_matches(str(err["loc"][-1]), known, n=1)
-                hint = f"; did you mean {close[0]!r}?" if close else ""
-                problems.append(f"{path}: unknown option for strategy {type_name!r}{hint} (known: {', '.join(known) or 'none'})")
-            else:
-                problems.append(f"{path}: {err['msg']} (got {err.get('input')!r})")
-        return problems
+        return validation_messages(e, cls.Options, "strategy", unknown=f"unknown option for strategy {type_name!r}")
     return []
 
 

@@ -26,8 +26,7 @@ from torch import nn
 
 from hubtune.contracts import ParamGroup
 from hubtune.errors import RecipeError
-from hubtune.export import is_native_timm
-from hubtune.model import TransferModel
+from hubtune.model import TransferModel, is_native_timm
 from hubtune.strategies.base import STRATEGIES, BaseStrategy, split_decay
 
 ADAPTER_DIR = "adapter"
@@ -140,7 +139,7 @@ def _native_timm_adapter(model: TransferModel, options: PeftOptions) -> Any:
     import timm
     from peft import get_peft_model
 
-    if not is_native_timm(model):  # checks.py refuses head.hidden with peft on timm before training
+    if not is_native_timm(model):  # validation refuses head.hidden with peft on timm before training
         raise RecipeError("strategy: a PEFT adapter for timm needs the linear head (head.hidden: [])")
     linear = model.final_linear()
     classifier = model.info.get("classifier", "classifier")

@@ -9,13 +9,14 @@ accumulated on the device and read only every ``log_every`` steps: no host sync 
 from __future__ import annotations
 
 import copy
+import importlib
 import logging
 import math
+import os
 import signal
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +30,8 @@ from tqdm.auto import tqdm
 from hubtune.contracts import Strategy
 from hubtune.data import DataBundle
 from hubtune.errors import RecipeError
-from hubtune.metrics import compute_metrics, greater_is_better
+from hubtune.evaluation import EvalResult, evaluate_model
+from hubtune.metrics import greater_is_better
 from hubtune.model import TransferModel
 from hubtune.recipe import Recipe
 from hubtune.training.checkpoint import (
@@ -44,6 +46,17 @@ from hubtune.training.sampling import SeededDataset, train_sampler
 
 log = logging.getLogger(__name__)
 Objective = Callable[[TransferModel, dict[str, Tensor]], Tensor]
+# HUBTUNE_EPOCH_HOOK="module:factory": factory() returns hook(epoch, validation_metrics), called on the
+# main process after each epoch's validation (hubtune search reports to its pruner there; a hook may stop the run).
+EPOCH_HOOK_ENV = "HUBTUNE_EPOCH_HOOK"
+
+
+def _epoch_hook() -> Callable[[int, dict[str, float]], None] | None:
+    spec = os.environ.get(EPOCH_HOOK_ENV)
+    if not spec:
+        return None
+    module, _, name = spec.partition(":")
+    return getattr(importlib.import_module(module), name)()
 
 
 class Interrupted(Exception):
@@ -53,13 +66,6 @@ class Interrupted(Exception):
         self.exit_code = 128 + signum
         self.checkpoint = checkpoint
         super().__init__(f"stopped by signal {signum}; checkpoint saved at {checkpoint} (resume with --resume)")
-
-
-@dataclass
-class EvalResult:
-    metrics: dict[str, float]
-    predictions: Any
-    references: Any
 
 
 class Trainer:
@@ -74,6 +80,8 @@ class Trainer:
         self.best_path = self.ckpt_dir / "best.safetensors"
         self.state = TrainState()
         self._signal: int | None = None
+        # loss of the batches since the last log, on the device (no sync per step); spans epoch ends
+        self._loss_sum, self._loss_batches = torch.zeros((), device=accelerator.device), 0
         self.spec = model.head_spec
         strategy.setup(model)
         if self.cfg.channels_last:
@@ -93,6 +101,7 @@ class Trainer:
         self.steps_per_epoch = max(1, math.ceil(len(self.train_loader) / self.cfg.grad_accum))
         self.total_steps = self.cfg.max_steps or self.steps_per_epoch * self.cfg.epochs
         self._build_optimizer()
+        self.epoch_hook = _epoch_hook() if accelerator.is_main_process else None
 
     # ------------------------------------------------------------------ setup
     def _loader(self, dataset: Any, batch_size: int, sampler: Any = None) -> DataLoader:
@@ -171,7 +180,6 @@ class Trainer:
         self.train_loader.set_epoch(st.epoch)
         model.train()
         loader = acc.skip_first_batches(self.train_loader, st.batch_in_epoch) if st.batch_in_epoch else self.train_loader
-        running = torch.zeros((), device=acc.device)
         seen, t0 = 0, time.perf_counter()
         for batch in loader:
             with acc.accumulate(model):
@@ -182,7 +190,8 @@ class Trainer:
                 self.optimizer.step()
                 self.scheduler.step()
                 self.optimizer.zero_grad(set_to_none=True)
-            running += loss.detach()
+            self._loss_sum += loss.detach()
+            self._loss_batches += 1
             seen += _batch_size(batch)
             st.batch_in_epoch += 1
             if not acc.sync_gradients:
@@ -190,8 +199,7 @@ class Trainer:
             st.global_step += 1
             bar.update(1)
             if st.global_step % self.cfg.log_every == 0:
-                self._log_train(bar, running, seen, t0)
-                running.zero_()
+                self._log_train(bar, seen, t0)
                 seen, t0 = 0, time.perf_counter()
             end_of_epoch = st.batch_in_epoch >= len(self.train_loader)
             if self.cfg.checkpoint_every and st.global_step % self.cfg.checkpoint_every == 0 and not end_of_epoch:
@@ -211,8 +219,12 @@ class Trainer:
         extra = self.strategy.extra_loss(self.accelerator.unwrap_model(self.model))
         return loss if extra is None else loss + extra
 
-    def _log_train(self, bar: tqdm, running: Tensor, seen: int, t0: float) -> None:
-        loss = (running / self.cfg.log_every).item()
+    def _log_train(self, bar: tqdm, seen: int, t0: float) -> None:
+        """Log the mean loss of the (micro-)batches summed since the last log, which may span an epoch end
+        (or start at a resume), and the throughput since the last log or the epoch start."""
+        loss = (self._loss_sum / max(1, self._loss_batches)).item()
+        self._loss_sum.zero_()
+        self._loss_batches = 0
         lr = self.scheduler.get_last_lr()[0]
         rate = seen * self.accelerator.num_processes / max(1e-9, time.perf_counter() - t0)
         row = {"step": self.state.global_step, "epoch": self.state.epoch, "train_loss": loss, "lr": lr,
@@ -230,6 +242,8 @@ class Trainer:
             self.accelerator.log({f"validation/{k}": v for k, v in metrics.items()}, step=st.global_step)
             self.accelerator.print(f"epoch {st.epoch + 1}: " + "  ".join(f"{k}={v:.4f}" for k, v in metrics.items()))
             self._select(metrics)
+            if self.epoch_hook is not None:
+                self.epoch_hook(st.epoch + 1, metrics)
         st.epoch += 1
         if not st.finished and st.epoch < self._epochs():
             self._apply_phase()  # before saving, so a checkpoint's optimizer matches its phase
@@ -255,46 +269,15 @@ class Trainer:
             st.finished = True
 
     # ------------------------------------------------------------------ evaluation
-    @torch.no_grad()
     def evaluate(self, split: str = "validation") -> EvalResult:
-        """Loss and metrics on ``split``; padded tails of uneven shards are dropped."""
-        acc, model = self.accelerator, self.model
-        was_training = model.training
-        model.eval()
-        logits_all, labels_all = [], []
-        for batch in self.eval_loaders[split]:
-            with acc.autocast():
-                logits = model(batch)
-            labels = batch["labels"]
-            if self.spec.problem_type == "token_classification":
-                logits = acc.pad_across_processes(logits, dim=1, pad_index=0)
-                labels = acc.pad_across_processes(labels, dim=1, pad_index=-100)
-            logits, labels = acc.gather_for_metrics((logits.float(), labels))
-            logits_all.append(logits.cpu())
-            labels_all.append(labels.cpu())
-        model.train(was_training)
-        logits, labels = _concat(logits_all), _concat(labels_all)
-        return EvalResult(*self._metrics(logits, labels))
-
-    def _metrics(self, logits: Tensor, labels: Tensor) -> tuple[dict[str, float], Any, Any]:
-        loss = float(self.spec.loss(logits, labels))
-        preds = self.spec.predict(logits)
-        problem = self.spec.problem_type
-        if problem == "token_classification":
-            mask = labels != -100
-            preds_l = [p[m].tolist() for p, m in zip(preds, mask, strict=True)]
-            refs_l = [r[m].tolist() for r, m in zip(labels, mask, strict=True)]
-            metrics = compute_metrics(self.recipe.eval.metrics, preds_l, refs_l, problem_type=problem,
-                                      label_names=self.data.labels)
-            return {"loss": loss, **metrics}, preds_l, refs_l
-        metrics = compute_metrics(self.recipe.eval.metrics, preds.numpy(), labels.numpy(), problem_type=problem,
-                                  logits=logits.numpy(), label_names=self.data.labels)
-        return {"loss": loss, **metrics}, preds.numpy(), labels.numpy()
+        """Loss and metrics on ``split`` (see :func:`hubtune.evaluation.evaluate_model`)."""
+        return evaluate_model(self.model, self.eval_loaders[split], self.spec, self.recipe.eval.metrics,
+                              self.data.labels, self.accelerator)
 
     # ------------------------------------------------------------------ state
     def save(self) -> Path | None:
         self.state.strategy = self.strategy.state_dict()
-        if self.objective is not None and hasattr(self.objective, "state_dict"):
+        if self.objective is not None:
             self.state.objective = self.objective.state_dict()
         return save_checkpoint(self.accelerator, self.ckpt_dir, self.state, self.cfg.keep_checkpoints)
 
@@ -306,7 +289,7 @@ class Trainer:
         self.strategy.load_state_dict(self.state.strategy)
         self._apply_phase(restoring=True)  # the optimizer needs the saved phase's groups before its state
         load_checkpoint(self.accelerator, path)
-        if self.objective is not None and hasattr(self.objective, "load_state_dict"):
+        if self.objective is not None:
             self.objective.load_state_dict(self.state.objective)
         self.accelerator.print(f"resumed from {path} (epoch {self.state.epoch}, step {self.state.global_step})")
 
@@ -316,7 +299,7 @@ class Trainer:
         if acc.is_main_process:
             from safetensors.torch import save_file
 
-            from hubtune.io import atomic_write_with
+            from hubtune.atomic import atomic_write_with
 
             tensors = {k: v.detach().contiguous().cpu() for k, v in state.items()}
             atomic_write_with(self.best_path, lambda tmp: save_file(tensors, tmp))
@@ -357,10 +340,3 @@ class Trainer:
 def _batch_size(batch: dict[str, Tensor]) -> int:
     return int(next(iter(batch.values())).shape[0])
 
-
-def _concat(parts: list[Tensor]) -> Tensor:
-    if parts and parts[0].ndim >= 2 and len({p.shape[1] for p in parts}) > 1:  # token tasks: pad to one length
-        width = max(p.shape[1] for p in parts)
-        fill = -100 if not parts[0].is_floating_point() else 0.0
-        parts = [torch.nn.functional.pad(p, (0, 0) * (p.ndim - 2) + (0, width - p.shape[1]), value=fill) for p in parts]
-    return torch.cat(parts) if parts else torch.empty(0)

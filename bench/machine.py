@@ -1,0 +1,26 @@
+"""What a result was measured on: device, cores, threads, load average, library versions."""
+
+from __future__ import annotations
+
+import os
+import platform
+from typing import Any
+
+
+def machine() -> dict[str, Any]:
+    """The machine as a JSON-able dict; ``load1`` is the 1-minute load average when called."""
+    import torch
+
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
+    return {"device": gpu or f"CPU ({platform.processor() or platform.machine()})", "cpus": os.cpu_count(),
+            "threads": torch.get_num_threads(), "load1": round(os.getloadavg()[0], 2), "torch": torch.__version__,
+            "python": platform.python_version()}
+
+
+def describe(hw: Any) -> str:
+    """One line for a report: a recorded machine dict (or the free text of older results)."""
+    if isinstance(hw, str):
+        return hw
+    loads = hw.get("load1")
+    load = f", load {min(loads):.1f}–{max(loads):.1f}" if isinstance(loads, list) and loads else ""
+    return f"{hw['device']}, {hw['cpus']} cores, {hw['threads']} threads{load}, torch {hw['torch']}"
