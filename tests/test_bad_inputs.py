@@ -347,10 +347,6 @@ def test_bad_input(name: str, tmp_path: Path, capsys, monkeypatch, tiny_vision_r
     assert _snapshot(ctx.out.parent) == before  # no output folder, nothing half written
 
 
-def test_the_corpus_is_large_enough() -> None:
-    assert len(CASES) >= 30
-
-
 # --------------------------------------------------------------------------- disk full
 def test_disk_full_while_saving_keeps_the_previous_checkpoint(tmp_path: Path, capsys, monkeypatch) -> None:
     """The 2nd checkpoint's write fails with ENOSPC: exit 2 with a clear message; checkpoint 1 intact."""

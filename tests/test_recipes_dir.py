@@ -16,8 +16,13 @@ RECIPES = sorted(
 )
 
 
-def test_there_are_recipes():
-    assert len(RECIPES) >= 6
+def test_recipes_list_names_every_shipped_recipe(capsys):
+    """``hubtune recipes list`` and ``recipes validate`` find the recipes this file's own glob finds, no more, no less."""
+    assert main(["recipes", "list"]) == 0
+    listed = {line.split()[0] for line in capsys.readouterr().out.splitlines() if line.strip()}
+    assert listed == {str(p.relative_to(ROOT).with_suffix("")) for p in RECIPES}
+    assert main(["recipes", "validate", str(ROOT)]) == 0
+    assert f"{len(RECIPES)} valid, 0 invalid" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("path", RECIPES, ids=lambda p: str(p.relative_to(ROOT)))

@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -69,9 +68,10 @@ def test_two_processes_match_one_and_only_rank0_writes(tmp_path: Path, monkeypat
 
 def test_failure_in_one_rank_ends_the_whole_job(tmp_path: Path) -> None:
     recipe = mlp_recipe(tmp_path, tmp_path / "out", backbone={"name": "rank_bomb:mlp"})
-    t0 = time.monotonic()
-    done = launch(recipe, timeout=240)
+    try:
+        done = launch(recipe, timeout=240)
+    except subprocess.TimeoutExpired:  # rank 0 left waiting in a collective for rank 1, which died
+        pytest.fail("the job hung after rank 1 failed: the launcher did not stop rank 0")
     assert done.returncode != 0
     assert "rank 1 exploded on purpose" in done.stderr
-    assert time.monotonic() - t0 < 240  # no hang: the launcher stops rank 0 too
     assert not (tmp_path / "out" / "hubtune.json").exists()

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
-from training_helpers import REPO, cli_env, hubtune_cmd, mlp_recipe, run_until_checkpoint, train_in_process
+from training_helpers import REPO, cli_env, free_port, hubtune_cmd, mlp_recipe, run_until_checkpoint, train_in_process
 
 from hubtune.errors import OutputError
 from hubtune.training.checkpoint import latest_checkpoint
@@ -112,7 +112,7 @@ def test_live_owner_holds_the_lock(tmp_path: Path, sleeper: subprocess.Popen) ->
 @pytest.mark.parametrize("case", ["dead pid", "reused pid", "no pid", "old unreadable"])
 def test_stale_locks_are_taken_over(tmp_path: Path, sleeper: subprocess.Popen, case: str) -> None:
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
-    info = {"dead pid": {"pid": int(dead.stdout)},
+    info = {"dead pid": {"pid": int(dead.stdout), "process_created": 1.0},
             "reused pid": {"pid": sleeper.pid, "process_created": 12345.0},  # live pid, other process start time
             "no pid": {}}.get(case)
     path = _write_lock(tmp_path / "out", **(info or {}))
@@ -167,3 +167,21 @@ def test_sigterm_while_held_exits_143_and_releases(tmp_path: Path) -> None:
     assert stopped.value.code == 143
     assert not lock.path.exists()
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+
+
+@pytest.mark.slow
+def test_accelerate_launch_on_a_busy_folder_checks_once_and_stops(tmp_path: Path, sleeper: subprocess.Popen) -> None:
+    """Two processes: rank 0 finds the owner and exits 2; rank 1 does not take the lock (nor report it), and the
+    launcher ends the job."""
+    import psutil
+
+    out = tmp_path / "out"
+    path = _write_lock(out, pid=sleeper.pid, process_created=psutil.Process(sleeper.pid).create_time())
+    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--config_file",
+           str(REPO / "recipes" / "accelerate" / "cpu_2proc.yaml"), "--num_processes", "2", "--main_process_port",
+           str(free_port()), "-m", "hubtune", "train", str(mlp_recipe(tmp_path, out))]
+    done = subprocess.run(cmd, capture_output=True, text=True, env=cli_env(ACCELERATE_USE_CPU="true"), cwd=REPO,
+                          timeout=240)
+    assert done.returncode != 0
+    assert done.stderr.count(f"in use by another hubtune run (pid {sleeper.pid}") == 1, done.stderr[-3000:]
+    assert read_lock(path)["token"] == "theirs" and not out.exists()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -60,6 +61,8 @@ def run_child(folder: Path, recipe: Any, metric: str, env: dict[str, str] | None
     env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {}), ENV_PREFIX + "METRIC": metric,
            ENV_PREFIX + "PARENT": str(os.getpid()), EPOCH_HOOK_ENV: HOOK}
     cmd = [sys.executable, "-m", "hubtune", "train", str(recipe_file), "--overwrite"]
+    if shutil.which("setpriv"):  # util-linux: the training dies with this worker from its first instruction
+        cmd = ["setpriv", "--pdeathsig", "KILL", "--", *cmd]
     with open(log_file, "wb") as log:
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
         try:
