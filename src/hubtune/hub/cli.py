@@ -18,6 +18,8 @@ def _push(args: argparse.Namespace) -> int:
         args.output_dir, args.repo_id, hub=args.hub, private=args.private, branch=args.branch, message=args.message
     )
     print(f"pushed {args.output_dir} to {result.repo_id} (commit {result.commit_sha}): {result.commit_url}")
+    if result.endpoint == "local":
+        print("(the local hub: `hubtune hub serve` serves that page)")
     return 0
 
 

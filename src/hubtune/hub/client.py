@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from hubtune.errors import HubError
-from hubtune.hub.card_merge import merge_with_existing
+from hubtune.hub.card_merge import merge_with_existing, retarget
 from hubtune.hub.lfs import git_blob_sha1
 from hubtune.hub.paths import hubtune_home, validate_repo_id
 from hubtune.hub.server import running_server
@@ -40,6 +40,9 @@ PUSH_PATTERNS = ("*.safetensors", "*.json", "*.txt", "*.model", "*.tiktoken", "R
 SKIP_DIRS = frozenset({"checkpoints", "runs", "__pycache__"})
 BINARY_SUFFIXES = (".safetensors", ".png", ".model")
 LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+LOCAL_SERVE_URL = "http://127.0.0.1:8765"  # where a plain `hubtune hub serve` serves the local hub
 
 
 @dataclass(frozen=True)
@@ -181,10 +184,11 @@ def _check_no_secrets(folder: Path, files: list[str], secrets_: list[str | None]
                 raise HubError(f"{rel} contains an access token: remove it before pushing")
 
 
-def _card(api: HfApi, repo_id: str, revision: str, new: bytes) -> bytes:
-    """The model card to push: merged with the repo's card when ``hubtune.card`` can merge."""
+def _card(api: HfApi, repo_id: str, revision: str, new: bytes, endpoint: str) -> bytes:
+    """The model card to push: its usage retargeted to this repo and hub, merged with the repo's own card."""
     from huggingface_hub.errors import EntryNotFoundError, RevisionNotFoundError
 
+    new = retarget(new.decode(), repo_id, endpoint).encode()
     with tempfile.TemporaryDirectory() as tmp:
         try:
             old = Path(api.hf_hub_download(repo_id, "README.md", revision=revision, cache_dir=tmp)).read_text()
@@ -224,12 +228,13 @@ def push(
         ops = [CommitOperationAdd(rel, str(folder / rel)) for rel in files if rel != "README.md"]
         if "README.md" in files:
             ops.append(
-                CommitOperationAdd("README.md", _card(api, repo_id, revision, (folder / "README.md").read_bytes()))
+                CommitOperationAdd("README.md", _card(api, repo_id, revision, (folder / "README.md").read_bytes(),
+                                                      select_endpoint(hub) or "local"))
             )
         info = api.create_commit(repo_id, ops, commit_message=message, revision=revision)
     log.info("pushed %d file(s) to %s@%s (%s)", len(files), repo_id, revision, info.oid)
-    if select_endpoint(hub) is None:  # the in-process server is gone: name the commit in the local hub
-        return PushResult(repo_id, info.oid, f"local://{repo_id}/commit/{info.oid}", "local")
+    if select_endpoint(hub) is None:  # the in-process server is gone: the page `hubtune hub serve` shows it on
+        return PushResult(repo_id, info.oid, f"{LOCAL_SERVE_URL}/{repo_id}/commit/{info.oid}", "local")
     return PushResult(repo_id, info.oid, info.commit_url, url)
 
 

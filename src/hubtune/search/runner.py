@@ -78,7 +78,7 @@ def load_search(path: str, overrides: list[str] | None = None, output_dir: str |
     for i, values in enumerate(cfg.enqueue):
         sp.stored(cfg.space, values, f"search.enqueue[{i}]")
         search.trial_recipe(values)
-    checked = sp.check_space(cfg.space, base, search.trial_recipe)
+    checked = sp.check_space(cfg.space, recipe.to_dict(), search.trial_recipe)
     log.info("search space checked: %d sampled recipe(s) validate", checked)
     return search
 
@@ -92,7 +92,7 @@ def run_search(search: Search) -> dict[str, Any]:
     url = storage_url(cfg, out)
     study = open_study(cfg, url, search.study_name, search.direction, search.recipe.train.epochs)
     recover_dead_local(study, cfg.max_retries)
-    base = sp.base_values(cfg.space, search.base) if cfg.enqueue_base else None
+    base = sp.base_values(cfg.space, search.recipe.to_dict()) if cfg.enqueue_base else None
     if not study.trials:  # a new study: the recipe's own values and the given ones first
         if base is not None:
             study.enqueue_trial(base, user_attrs={"origin": "recipe defaults"}, skip_if_exists=True)
@@ -114,7 +114,7 @@ def _optimize(search: Search, study: optuna.Study, url: str) -> None:
     def objective(trial: optuna.Trial) -> float:
         trial.set_user_attr(WORKER_ATTR, worker_id())
         folder = search.output_dir / "trials" / f"{trial.number:03d}"
-        values = sp.suggest(trial, cfg.space, search.base)
+        values = sp.suggest(trial, cfg.space, search.recipe.to_dict())  # when: sees defaults too
         try:
             recipe = search.trial_recipe(values, folder)
         except RecipeError as e:
