@@ -40,9 +40,12 @@ def write_artifacts(recipe: Recipe, model: Any, state: Any, strategy: Any, data:
         "metrics": result.metrics, "best_epoch": state.best_epoch, "best_value": state.best_value,
         "trainable_params": result.trainable_params, "total_params": result.total_params,
         "strategy": redact(strategy.describe()), "history": state.history,
+        **({"privacy": state.privacy} if getattr(state, "privacy", None) else {}),
     })
     images = _plots(staging, state, evals, data, model)
-    _card(staging, recipe, model, strategy, data, result, images, extra)
+    if hasattr(model.head_spec, "card_extra"):  # dense heads: classes, per-class table, prediction picture
+        extra = {**(extra or {}), **model.head_spec.card_extra(model, data, result.metrics, staging)}
+    _card(staging, recipe, model, strategy, data, result, images, {**(extra or {}), "privacy": getattr(state, "privacy", None)})
     for path in sorted(staging.iterdir(), key=lambda p: p.name == META_FILE):
         if path.is_dir() and (out / path.name).is_dir():  # a folder artifact (adapter/) from an earlier run
             shutil.rmtree(out / path.name)
@@ -75,6 +78,10 @@ def _card(staging: Path, recipe: Recipe, model: Any, strategy: Any, data: Any, r
         notes.append("The head is an MLP, which plain timm cannot build: load this model with hubtune.")
     if model.family == "custom":
         notes.append(f"Custom backbone {model.info.get('factory')}: load this model with hubtune and that factory.")
+    if exported.get("privacy"):
+        from hubtune.privacy_schema import privacy_card
+
+        notes.append(privacy_card(exported["privacy"])[1])
     info = CardInfo(
         model_name=recipe.name or Path(recipe.output_dir).name,
         family=model.family,
@@ -105,9 +112,17 @@ def _card(staging: Path, recipe: Recipe, model: Any, strategy: Any, data: Any, r
 def _card_extra(recipe: Recipe, exported: dict[str, Any]) -> dict[str, Any]:
     """Rows for the card's summary table (and ``adapter`` for the PEFT loading snippet)."""
     extra: dict[str, Any] = {"Seed": recipe.seed, "Head": recipe.head.model_dump(mode="json")}
+    if exported.get("dense"):
+        extra["dense"] = exported["dense"]
+    if exported.get("distillation"):
+        extra["Distillation"] = exported["distillation"]["summary"]
     if exported.get("adapter"):
         extra["adapter"] = "peft"
         extra["PEFT adapter"] = f"{exported.get('method')} in `{exported['adapter']}/` (merged: {exported.get('merged')})"
+    if exported.get("privacy"):
+        from hubtune.privacy_schema import privacy_card
+
+        extra["Differential privacy"] = privacy_card(exported["privacy"])[0]
     if recipe.adaptation:
         a = recipe.adaptation
         extra["Domain adaptation"] = (
@@ -118,6 +133,6 @@ def _card_extra(recipe: Recipe, exported: dict[str, Any]) -> dict[str, Any]:
 
 
 def _pipeline_tag(model: Any) -> str:
-    if model.preprocessing.modality == "text":
+    if model.preprocessing.modality == "text" or hasattr(model.head_spec, "card_extra"):
         return model.head_spec.pipeline_tag
     return "image-classification" if "classification" in model.head_spec.problem_type else "image-feature-extraction"

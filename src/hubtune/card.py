@@ -86,6 +86,8 @@ def _dataset_id(info: CardInfo) -> str | None:
 def _library(info: CardInfo) -> str | None:
     if info.extra.get("adapter") == "peft":
         return "peft"
+    if info.family == "smp":
+        return "segmentation-models-pytorch"
     return info.family if info.family in ("timm", "transformers") else None
 
 
@@ -154,6 +156,8 @@ def _flatten(d: dict, prefix: str = "") -> list[tuple[str, str]]:
 
 
 def _template_name(info: CardInfo) -> str:
+    if info.task == "semantic_segmentation":
+        return "segmentation.md"
     if info.task == "token_classification":
         return "token_classification.md"
     if info.task == "regression":
@@ -244,7 +248,7 @@ def _context(info: CardInfo, repo_id: str | None) -> dict[str, Any]:
         if info.task == "token_classification"
         else phrases.get(info.task, "{} classification").format(info.modality),
         "strategy_rows": _flatten(info.strategy_options),
-        "extra_rows": [(k, v) for k, v in _flatten(info.extra) if not k.startswith(("tags", "license", "auto_class"))],
+        "extra_rows": [(k, v) for k, v in _flatten(info.extra) if not k.startswith(("tags", "license", "auto_class", "dense"))],
         "trainable": f"{info.trainable_params:,}",
         "total": f"{total:,}",
         "share": f"{100 * info.trainable_params / total:.2f}%" if total else "n/a",

@@ -17,7 +17,7 @@ from hubtune.errors import UserError
 from hubtune.version import __version__
 
 # Modules that add their own subcommands (``add_commands(subparsers)``).
-COMMAND_MODULES = ("hubtune.hub.cli", "hubtune.analysis.cli", "hubtune.search.cli")
+COMMAND_MODULES = ("hubtune.hub.cli", "hubtune.analysis.cli", "hubtune.search.cli", "hubtune.privacy_audit")
 
 
 def _train(args: argparse.Namespace) -> int:

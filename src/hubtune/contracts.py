@@ -14,9 +14,10 @@ from typing import Any, Literal, Protocol, runtime_checkable
 
 from torch import Tensor, nn
 
-Modality = Literal["image", "text", "vector"]
+Modality = Literal["image", "text", "vector", "audio"]
 ProblemType = Literal[
-    "single_label_classification", "multi_label_classification", "regression", "token_classification"
+    "single_label_classification", "multi_label_classification", "regression", "token_classification",
+    "semantic_segmentation",
 ]
 
 
@@ -32,6 +33,7 @@ class Preprocessing:
     data_config: dict[str, Any] = field(default_factory=dict)
     tokenizer: Any = None
     image_processor: Any = None
+    feature_extractor: Any = None  # audio: a transformers feature extractor (saved with the model)
 
 
 @dataclass

@@ -34,12 +34,16 @@ def export_model(model: TransferModel, out: Path, head_cfg: HeadConfig) -> dict[
     """Write the model's native artifacts into ``out``; returns the ``hubtune.json`` record."""
     out.mkdir(parents=True, exist_ok=True)
     model = model.to("cpu").eval()
-    if model.family == "transformers":
+    if hasattr(model.head_spec, "export"):  # dense heads: their library's own layout (smp)
+        layout = model.head_spec.export(model, out)
+    elif model.family == "transformers":
         layout = _export_transformers(model, out)
     elif is_native_timm(model):
         layout = _export_timm(model, out)
     else:
         layout = _export_state(model, out)
+    if model.preprocessing.feature_extractor is not None:  # audio: preprocessor_config.json
+        model.preprocessing.feature_extractor.save_pretrained(str(out))
     meta = {
         "format": layout,
         "family": model.family,
@@ -111,18 +115,23 @@ def load_exported(folder: Path) -> TransferModel:
     head_cfg = HeadConfig(**{k: v for k, v in meta["head"].items() if k != "type"}, type=meta["head"]["type"])
     labels, n = meta["labels"], meta["num_labels"]
     if meta["format"] == "transformers":
-        return _load_transformers(folder, spec, labels, n, head_cfg)
+        return _load_transformers(folder, spec, labels, n, head_cfg, meta.get("modality", ""))
     if meta["format"] == "timm":
         return _load_timm(folder, spec, labels, n, head_cfg, meta)
+    if hasattr(spec, "load_parts"):
+        backbone, head = spec.load_parts(folder, meta)
+        return TransferModel(backbone, spec, n, labels, head_cfg, head=head)
     return _load_state(folder, spec, labels, n, head_cfg, meta)
 
 
-def _load_transformers(folder: Path, spec: Any, labels: list[str] | None, n: int, head_cfg: HeadConfig) -> TransferModel:
+def _load_transformers(folder: Path, spec: Any, labels: list[str] | None, n: int, head_cfg: HeadConfig,
+                       modality: str = "") -> TransferModel:
     import transformers
 
     from hubtune.backbones.transformers_backbone import _preprocessing, transformers_blocks
+    from hubtune.model import auto_class_name
 
-    native = getattr(transformers, spec.auto_class).from_pretrained(str(folder))
+    native = getattr(transformers, auto_class_name(spec, modality)).from_pretrained(str(folder))
     pre = _preprocessing(str(folder), None, native.config, False)
     backbone = Backbone(native.base_model, n, pre, "transformers", transformers_blocks(native.base_model),
                         {"architecture": native.config.model_type})
@@ -139,6 +148,11 @@ def _load_timm(folder: Path, spec: Any, labels: list[str] | None, n: int, head_c
     head = copy.deepcopy(net.get_classifier())
     net.reset_classifier(0)
     pre = Preprocessing("image", data_config=dict(timm.data.resolve_data_config({}, model=net)))
+    if meta.get("modality") == "audio":  # spectrogram backbone: its saved feature extractor and audio settings
+        from transformers import AutoFeatureExtractor
+
+        pre = Preprocessing("audio", data_config=dict(meta.get("data_config") or {}),
+                            feature_extractor=AutoFeatureExtractor.from_pretrained(str(folder)))
     backbone = Backbone(net, net.num_features, pre, "timm", [], meta.get("backbone", {}))
     return TransferModel(backbone, spec, n, labels, head_cfg, head=head)
 

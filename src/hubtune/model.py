@@ -17,6 +17,7 @@ from hubtune.errors import CheckpointError
 from hubtune.recipe import HeadConfig
 
 TEXT_KEYS = ("input_ids", "attention_mask", "token_type_ids")
+AUDIO_KEYS = ("input_values", "input_features")
 
 
 class TransferModel(nn.Module):
@@ -134,7 +135,14 @@ def is_native_timm(model: TransferModel) -> bool:
 
 
 def _model_inputs(batch: dict[str, Tensor]) -> dict[str, Tensor]:
-    return {k: v for k, v in batch.items() if k in TEXT_KEYS or k == "pixel_values"}
+    return {k: v for k, v in batch.items() if k in TEXT_KEYS or k in AUDIO_KEYS or k == "pixel_values"}
+
+
+def auto_class_name(spec: HeadSpec, modality: str) -> str:
+    """The native transformers class of a head: ``AutoModelForAudioClassification`` for audio classification."""
+    if modality == "audio" and spec.problem_type == "single_label_classification":
+        return "AutoModelForAudioClassification"
+    return spec.auto_class
 
 
 def _native_transformers(backbone: Backbone, spec: HeadSpec, num_labels: int, labels: list[str] | None,
@@ -151,10 +159,10 @@ def _native_transformers(backbone: Backbone, spec: HeadSpec, num_labels: int, la
         config.problem_type = spec.problem_type
     if head_cfg.dropout and hasattr(config, "classifier_dropout"):
         config.classifier_dropout = head_cfg.dropout
-    auto = getattr(transformers, spec.auto_class)
+    auto = getattr(transformers, auto_class_name(spec, backbone.preprocessing.modality))
     if backbone.module.config.model_type not in {c.model_type for c in auto._model_mapping.keys()}:  # noqa: SIM118
         raise CheckpointError(
-            f"transformers has no {spec.auto_class} for model type {config.model_type!r}; pick another backbone or head"
+            f"transformers has no {auto.__name__} for model type {config.model_type!r}; pick another backbone or head"
         )
     with torch.device("cpu"):
         native = auto.from_config(config, trust_remote_code=backbone.info.get("trust_remote_code", False))

@@ -21,7 +21,9 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from hubtune.audio_schema import AudioDataConfig
 from hubtune.errors import RecipeError
+from hubtune.privacy_schema import PrivacyConfig
 from hubtune.search_schema import SearchConfig
 
 
@@ -49,6 +51,7 @@ class HeadConfig(_Strict):
     hidden: list[int] = Field(default_factory=list, description="MLP hidden sizes; empty = linear")
     dropout: float = Field(0.0, ge=0.0, lt=1.0)
     num_labels: int | None = Field(None, ge=1, description="inferred from the data when unset")
+    decoder: str | None = Field(None, description="dense heads: the decoder (segmentation: unet | fpn | deeplabv3plus)")
 
 
 class StrategyConfig(BaseModel):
@@ -70,14 +73,14 @@ class SplitConfig(_Strict):
     columns: dict[str, str] = Field(default_factory=dict)
 
 
-ColumnName = Literal["image", "text", "text_pair", "label", "tokens", "tags"]
+ColumnName = Literal["image", "text", "text_pair", "label", "tokens", "tags", "audio", "speaker"]
 
 
 class DataConfig(_Strict):
     """The dataset: format, location, splits and columns."""
 
     format: Literal["imagefolder", "csv", "tsv", "json", "jsonl", "parquet", "hub", "digits", "mnist",
-                    "digits_shift"] = "hub"
+                    "digits_shift", "segmentation", "audio"] = "hub"
     path: str | None = None
     name: str | None = Field(None, description="dataset configuration name (hub datasets)")
     train: SplitConfig | str = "train"
@@ -93,6 +96,9 @@ class DataConfig(_Strict):
     augment: bool = True
     image_size: int | None = Field(None, ge=8)
     on_bad_image: Literal["skip", "error"] = "skip"
+    audio: AudioDataConfig | None = Field(None, description="format audio: fields, splits, duration, augment")
+    ignore_index: int | None = Field(None, ge=0, le=255, description="segmentation: the mask value never scored")
+    id2label: dict[int, str] | None = Field(None, description="segmentation: class id -> name (else classes.json)")
 
 
 class EarlyStopping(_Strict):
@@ -192,6 +198,7 @@ class Recipe(_Strict):
     hub: HubConfig = Field(default_factory=HubConfig)
     adaptation: AdaptationConfig | None = Field(None, description="domain adaptation (see recipes/adaptation)")
     search: SearchConfig | None = Field(None, description="hyperparameter search (hubtune search)")
+    privacy: PrivacyConfig | None = Field(None, description="differentially private training (Opacus)")
 
     def to_dict(self) -> dict[str, Any]:
         return self.model_dump(mode="json", exclude_none=False)

@@ -98,13 +98,17 @@ def _train(recipe: Recipe, *, overwrite: bool, resume: str | None, push: bool | 
     if recipe.train.deterministic:
         torch.use_deterministic_algorithms(True, warn_only=True)
     spec = HEADS.get(recipe.head.type)
+    teacher = _teacher(recipe)  # distill: the teacher's folder, found (or pulled) before any weight loads
     backbone = build_backbone(recipe.backbone)
     data = build_data(recipe.data, backbone.preprocessing, spec, seed=recipe.seed)
     num_labels = recipe.head.num_labels or data.num_labels
     _check_num_labels(recipe, data.num_labels)
-    model = TransferModel(backbone, spec, num_labels, data.labels, recipe.head)
+    head = None
+    if hasattr(spec, "prepare"):  # dense heads (hubtune.dense) build their model around the backbone
+        backbone, head = spec.prepare(backbone, num_labels, recipe.head)
+    model = TransferModel(backbone, spec, num_labels, data.labels, recipe.head, head=head)
     strategy = build_strategy(recipe.strategy.type, recipe.strategy.options)
-    objective = _objective(recipe, model, backbone)
+    objective = _objective(recipe, model, backbone) or _distillation(recipe, model, strategy, teacher)
 
     if overwrite and not resume and output_dir.exists():
         shutil.rmtree(output_dir)
@@ -146,6 +150,23 @@ def _check_num_labels(recipe: Recipe, found: int) -> None:
             f"head.num_labels is {recipe.head.num_labels} but the training data has {found} label(s); "
             "remove head.num_labels to infer it, or fix the data"
         )
+
+
+def _teacher(recipe: Recipe) -> Path | None:
+    teacher = recipe.strategy.options.get("teacher") if recipe.strategy.type == "distill" else None
+    if not teacher:
+        return None
+    from hubtune.distillation import resolve_teacher
+
+    return resolve_teacher(str(teacher))
+
+
+def _distillation(recipe: Recipe, model: Any, strategy: Any, teacher: Path | None) -> Any:
+    if recipe.strategy.type != "distill":
+        return None
+    from hubtune.distillation import build_distillation
+
+    return build_distillation(recipe, model, strategy, teacher)
 
 
 def _objective(recipe: Recipe, model: Any, backbone: Any) -> Any:

@@ -13,14 +13,17 @@ from typing import Any
 
 from hubtune.adaptation import adaptation_problems
 from hubtune.backbones import BACKBONES
+from hubtune.data.audio import audio_problems
 from hubtune.data.paths import data_path_problems
 from hubtune.errors import RecipeError
 from hubtune.heads import HEADS
 from hubtune.metrics import METRICS, validate_metric_names
+from hubtune.privacy_schema import privacy_problems
 from hubtune.recipe import Recipe, parse_recipe, read_recipe_data
 from hubtune.strategies import strategy_problems
+from hubtune.strategies.distill import distill_problems
 
-IMAGE_FORMATS = {"imagefolder", "digits", "mnist", "digits_shift"}
+IMAGE_FORMATS = {"imagefolder", "digits", "mnist", "digits_shift", "segmentation"}
 
 
 def load_recipe(path: str | os.PathLike[str], overrides: list[str] | None = None) -> Recipe:
@@ -44,8 +47,12 @@ def semantic_problems(recipe: Recipe) -> list[str]:
     return [
         *_registry_problems(recipe),
         *_combination_problems(recipe),
+        *distill_problems(recipe),
         *_metric_problems(recipe),
         *data_path_problems(recipe.data),
+        *audio_problems(recipe.data),
+        *_audio_combination_problems(recipe),
+        *privacy_problems(recipe),
     ]
 
 
@@ -55,6 +62,8 @@ def _registry_problems(recipe: Recipe) -> list[str]:
         problems.append(f"backbone.source: {BACKBONES.unknown_message(recipe.backbone.source)}")
     if recipe.head.type not in HEADS:
         problems.append(f"head.type: {HEADS.unknown_message(recipe.head.type)}")
+    elif hasattr(HEADS.get(recipe.head.type), "recipe_problems"):  # dense heads check their own combinations
+        problems += HEADS.get(recipe.head.type).recipe_problems(recipe)
     problems += strategy_problems(recipe.strategy.type, recipe.strategy.options)
     return problems + adaptation_problems(recipe)
 
@@ -82,6 +91,18 @@ def _combination_problems(recipe: Recipe) -> list[str]:
         problems.append("train.group_by_length: groups text by token count and needs a transformers text backbone; "
                         "remove it for images")
     return problems + _selection_problems(recipe)
+
+
+def _audio_combination_problems(recipe: Recipe) -> list[str]:
+    source, audio = recipe.backbone.source, recipe.data.format == "audio"
+    if audio and source not in ("spectrogram", "transformers"):
+        return [f"backbone.source: {source!r} cannot read audio; use spectrogram (a timm image backbone on log-mel "
+                "spectrograms) or transformers (an audio model with its feature extractor)"]
+    if source == "spectrogram" and not audio:
+        return ["backbone.source: spectrogram reads audio clips; set data.format: audio (or use source: timm)"]
+    if audio and recipe.head.type != "classification":
+        return [f"head.type: audio supports classification, not {recipe.head.type!r}"]
+    return []
 
 
 def _selection_problems(recipe: Recipe) -> list[str]:

@@ -59,8 +59,8 @@ def test_contractive_runs_end_to_end(tmp_path: Path, data_root: Path) -> None:
 
 
 # Small enough for well under a minute on 2 cores; the full protocol is bench/results/adaptation.md.
-FAST = ["data.max_train_samples=1200", "data.max_eval_samples=600", "train.epochs=4",
-        "adaptation.target.max_train_samples=1200"]
+FAST = ["data.max_train_samples=1200", "data.max_eval_samples=600", "train.epochs=4", "eval.keep_best=false",
+        "adaptation.target.max_train_samples=1200", "adaptation.selection=last"]
 
 
 def _target_accuracy(name: str, out: Path, overrides: list[str]) -> float:
@@ -71,8 +71,12 @@ def _target_accuracy(name: str, out: Path, overrides: list[str]) -> float:
 
 
 def test_mcc_beats_source_only_on_usps(tmp_path: Path, data_root: Path) -> None:
-    """MNIST → USPS, seed 0, model selection on MNIST validation only: MCC's USPS test accuracy is higher."""
+    """MNIST → USPS, seed 0, the last epoch's weights (target labels never used): MCC's USPS accuracy is higher.
+
+    The last epoch rather than the best MNIST-validation epoch: on 1,200 digits and 4 epochs the
+    validation-picked epoch swings with float noise (thread counts), the last one does not.
+    """
     source_only = _target_accuracy("source-only", tmp_path / "so", [o for o in FAST if "adaptation" not in o])
     mcc = _target_accuracy("mcc", tmp_path / "mcc", FAST)
     print(f"USPS test accuracy: source-only {source_only:.3f}, MCC {mcc:.3f}")
-    assert mcc > source_only + 0.04  # measured: 53.7 % → 61.2 % (2 cores); 6 epochs on 2,000 digits: bench
+    assert mcc > source_only + 0.04  # measured 1 thread: seed 0 53.7 → 61.2 %, seed 1 54.0 → 64.5 %

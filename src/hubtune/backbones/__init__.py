@@ -33,6 +33,13 @@ def _transformers(cfg) -> Backbone:
     return build_transformers(cfg)
 
 
+@BACKBONES.register("spectrogram")
+def _spectrogram(cfg) -> Backbone:
+    from hubtune.backbones.spectrogram import build_spectrogram
+
+    return build_spectrogram(cfg)
+
+
 @BACKBONES.register("custom")
 def _custom(cfg) -> Backbone:
     from hubtune.backbones.custom import build_custom

@@ -81,6 +81,8 @@ def _hidden_size(config: PretrainedConfig) -> int:
 
 
 def _preprocessing(path: str, revision: str | None, config: PretrainedConfig, trust: bool) -> Preprocessing:
+    if is_audio_config(config):
+        return _audio_preprocessing(path, revision, trust)
     vision = hasattr(config, "image_size") or hasattr(config, "num_channels")
     if vision:
         from transformers import AutoImageProcessor
@@ -103,6 +105,26 @@ def _preprocessing(path: str, revision: str | None, config: PretrainedConfig, tr
     except (OSError, ValueError) as e:
         raise CheckpointError(f"cannot load the tokenizer of {path!r}: {str(e).splitlines()[0]}") from None
     return Preprocessing("text", tokenizer=tok)
+
+
+def is_audio_config(config: PretrainedConfig) -> bool:
+    """Whether transformers has an ``AutoModelForAudioClassification`` for this model type."""
+    from transformers.models.auto.modeling_auto import MODEL_FOR_AUDIO_CLASSIFICATION_MAPPING_NAMES
+
+    return config.model_type in MODEL_FOR_AUDIO_CLASSIFICATION_MAPPING_NAMES
+
+
+def _audio_preprocessing(path: str, revision: str | None, trust: bool) -> Preprocessing:
+    """The model's own ``AutoFeatureExtractor`` (raw waveform or log-mel features)."""
+    from transformers import AutoFeatureExtractor
+
+    try:
+        fe = AutoFeatureExtractor.from_pretrained(path, revision=revision, trust_remote_code=trust)
+    except (OSError, ValueError) as e:
+        raise CheckpointError(f"cannot load the feature extractor of {path!r} (preprocessor_config.json): "
+                              f"{str(e).splitlines()[0]}") from None
+    audio = {"sampling_rate": int(fe.sampling_rate), "duration": 1.0, "input": "feature_extractor"}
+    return Preprocessing("audio", data_config={"audio": audio}, feature_extractor=fe)
 
 
 def transformers_blocks(module) -> list[list[str]]:

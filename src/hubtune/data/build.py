@@ -50,9 +50,16 @@ def build_data(cfg: DataConfig, preprocessing: Preprocessing, head: HeadSpec, *,
     and ``max_eval_samples`` then subsample with ``seed``. An explicitly set test split that
     does not exist is an error.
     """
+    if hasattr(head, "build_data"):  # dense heads bring their own formats (hubtune.dense)
+        return head.build_data(cfg, preprocessing, seed=seed, splits=splits, train_transforms=train_transforms)
     kind = KINDS[head.problem_type]
     required, optional = needed_columns(preprocessing.modality, head.problem_type)
     label_col = "tags" if kind == "token" else "label"
+    if preprocessing.modality == "audio":
+        from hubtune.data.audio import audio_config
+        from hubtune.data.audio_features import configure
+
+        configure(preprocessing, audio_config(cfg).duration)
     tables, columns = {}, {}
     try:
         tables["train"], columns["train"] = _prepare(cfg, "train", required, optional)
@@ -88,6 +95,10 @@ def build_data(cfg: DataConfig, preprocessing: Preprocessing, head: HeadSpec, *,
         "splits": {s: len(t) for s, t in built.items()}, "columns": columns,
         "validation_from_train": carved, "validation_size": cfg.validation_size if carved else None,
     }
+    if preprocessing.modality == "audio":  # per-speaker metrics and the card's audio section
+        from hubtune.data.audio_report import audio_info
+
+        info.update(audio_info(built, preprocessing))
     collate = Collator(kind, space.num_labels, preprocessing.tokenizer if preprocessing.modality == "text" else None)
     return DataBundle(built.get("train"), built.get("validation"), built.get("test"),  # type: ignore[arg-type]
                       space.names, space.num_labels, collate, info)
@@ -156,6 +167,11 @@ def _finish(table: datasets.Dataset, cfg: DataConfig, preprocessing: Preprocessi
     if preprocessing.modality == "text":
         return tokenize_table(table, preprocessing.tokenizer, cfg.max_length, encoder, split,
                               words=space.kind == "token")
+    if preprocessing.modality == "audio":
+        from hubtune.data.audio import audio_config
+        from hubtune.data.audio_features import AudioTransform
+
+        return table.with_transform(AudioTransform(preprocessing, training, audio_config(cfg).augment, encoder))
     table = check_images(table, cfg.on_bad_image, split)
     if len(table) == 0:
         raise DataError(f"{split} split has no readable images")
@@ -169,6 +185,10 @@ def predict_inputs(items: Sequence[str], preprocessing: Preprocessing, max_lengt
     """One batch of model inputs from image file paths (image/vector) or raw texts (text)."""
     if not items:
         raise DataError("nothing to predict: give at least one input")
+    if preprocessing.modality == "audio":
+        from hubtune.data.audio_features import predict_audio
+
+        return predict_audio([str(i) for i in items], preprocessing)
     if preprocessing.modality == "text":
         if preprocessing.tokenizer is None:
             raise DataError("the backbone gave no tokenizer for text inputs")

@@ -24,8 +24,9 @@ class Collator:
     def __call__(self, items: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
         labels = [item["labels"] for item in items] if "labels" in items[0] else None
         features = [{k: v for k, v in item.items() if k != "labels"} for item in items]
-        if "pixel_values" in features[0]:
-            batch = {"pixel_values": torch.stack([torch.as_tensor(f["pixel_values"]) for f in features])}
+        stacked = [k for k in ("pixel_values", "input_values", "input_features") if k in features[0]]
+        if stacked:  # images, and fixed-length audio
+            batch = {k: torch.stack([torch.as_tensor(f[k]) for f in features]) for k in stacked}
         else:
             batch = self._pad(features)
         if labels is not None:

@@ -18,6 +18,8 @@ CANDIDATES: dict[str, tuple[str, ...]] = {
     "label": ("label", "labels", "target", "class", "y", "score", "category"),
     "tokens": ("tokens", "words"),
     "tags": ("tags", "ner_tags", "labels", "pos_tags", "label"),
+    "audio": ("audio", "file", "path"),
+    "speaker": ("speaker", "speaker_id", "client_id"),
 }
 
 
@@ -27,6 +29,8 @@ def needed_columns(modality: str, problem_type: str) -> tuple[list[str], list[st
         return ["tokens", "tags"], []
     if modality == "text":
         return ["text", "label"], ["text_pair"]
+    if modality == "audio":
+        return ["audio", "label"], ["speaker"]
     return ["image", "label"], []
 
 

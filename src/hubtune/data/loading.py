@@ -79,6 +79,10 @@ def load_split_table(cfg: DataConfig, split: str) -> datasets.Dataset:
             return _load_hub(source, cfg.name, name, path_key)
         if source is None:
             raise DataError(f"data.path is not set: format {cfg.format} needs a file or folder (or set {path_key})")
+        if cfg.format == "audio":
+            from hubtune.data.audio import audio_split_table
+
+            return audio_split_table(cfg, split, resolve_path(source, path_key))
         return _load_local(cfg.format, resolve_path(source, path_key), name, f"data.{split}")
     except (SplitNotFound, DataError):
         raise

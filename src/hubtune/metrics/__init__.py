@@ -7,7 +7,7 @@ needs the Hugging Face Hub for hub ids). Input conventions per task are document
 ``classification``, ``regression`` and ``token``.
 """
 
-from hubtune.metrics import classification, regression, token
+from hubtune.metrics import classification, dense, regression, token
 from hubtune.metrics.core import (
     METRICS,
     TASKS,
@@ -27,6 +27,7 @@ __all__ = [
     "add_metric",
     "classification",
     "compute_metrics",
+    "dense",
     "get_entities",
     "greater_is_better",
     "normalize_task",

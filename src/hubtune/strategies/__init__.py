@@ -5,7 +5,7 @@ options against the class's ``Options`` model and instantiates it. Third parties
 more through the entry-point group ``hubtune.strategies``.
 
 Built in: ``full``, ``linear_probe``, ``lp_ft``, ``layer_decay``, ``gradual_unfreeze``,
-``l2_sp``, ``bitfit``, ``peft``, ``wise_ft``. They compose through options: ``layer_decay``
+``l2_sp``, ``bitfit``, ``peft``, ``wise_ft``, ``distill``. They compose through options: ``layer_decay``
 (a factor) on ``full``/``lp_ft``/``l2_sp``/``gradual_unfreeze``/``wise_ft``; ``probe_epochs``
 on ``lp_ft``/``l2_sp``. For example ``{type: lp_ft, layer_decay: 0.75}`` or
 ``{type: l2_sp, alpha: 0.01, layer_decay: 0.8}``.
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from hubtune.strategies import (  # noqa: F401  (registers entries)
     bitfit,
+    distill,
     full,
     l2sp,
     layer_decay,

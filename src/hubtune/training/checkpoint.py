@@ -34,6 +34,7 @@ class TrainState:
     history: list[dict[str, Any]] = field(default_factory=list)
     strategy: dict[str, Any] = field(default_factory=dict)
     objective: dict[str, Any] = field(default_factory=dict)
+    privacy: dict[str, Any] = field(default_factory=dict)  # the DP accountant (hubtune.training.privacy)
     finished: bool = False
 
     @classmethod

@@ -84,6 +84,10 @@ class Trainer:
         self._loss_sum, self._loss_batches = torch.zeros((), device=accelerator.device), 0
         self.spec = model.head_spec
         strategy.setup(model)
+        if recipe.privacy is not None:  # DP-SGD: see hubtune.training.privacy
+            from hubtune.training.privacy import prepare_private_model
+
+            prepare_private_model(model, recipe.privacy)
         if self.cfg.channels_last:
             model = model.to(memory_format=torch.channels_last)
         if self.cfg.compile:
@@ -101,6 +105,11 @@ class Trainer:
         self.steps_per_epoch = max(1, math.ceil(len(self.train_loader) / self.cfg.grad_accum))
         self.total_steps = self.cfg.max_steps or self.steps_per_epoch * self.cfg.epochs
         self._build_optimizer()
+        self.privacy = None
+        if recipe.privacy is not None:
+            from hubtune.training.privacy import attach_privacy
+
+            self.privacy = attach_privacy(self)
         self.epoch_hook = _epoch_hook() if accelerator.is_main_process else None
 
     # ------------------------------------------------------------------ setup
@@ -174,6 +183,8 @@ class Trainer:
         return self.cfg.epochs if self.cfg.max_steps is None else max(self.cfg.epochs, math.ceil(self.total_steps / self.steps_per_epoch))
 
     def _train_epoch(self, bar: tqdm) -> None:
+        if self.privacy is not None:
+            return self.privacy.train_epoch(bar)
         acc, st, model = self.accelerator, self.state, self.model
         # Accelerate's loader re-applies its own epoch counter to sampler and dataset on each
         # iteration (a skip loader starts from the counter): set it, not just the sampler.
@@ -277,6 +288,8 @@ class Trainer:
     # ------------------------------------------------------------------ state
     def save(self) -> Path | None:
         self.state.strategy = self.strategy.state_dict()
+        if self.privacy is not None:
+            self.state.privacy = self.privacy.state_dict()
         if self.objective is not None:
             self.state.objective = self.objective.state_dict()
         return save_checkpoint(self.accelerator, self.ckpt_dir, self.state, self.cfg.keep_checkpoints)
@@ -291,6 +304,8 @@ class Trainer:
         load_checkpoint(self.accelerator, path)
         if self.objective is not None:
             self.objective.load_state_dict(self.state.objective)
+        if self.privacy is not None:
+            self.privacy.load_state_dict(self.state.privacy)
         self.accelerator.print(f"resumed from {path} (epoch {self.state.epoch}, step {self.state.global_step})")
 
     def _save_best(self) -> None:

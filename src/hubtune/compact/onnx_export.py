@@ -1,0 +1,74 @@
+"""A trained model to ONNX (``torch.onnx``, the dynamo exporter) and int8 (onnxruntime dynamic quantization)."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import torch
+from torch import Tensor, nn
+
+from hubtune.model import TEXT_KEYS, TransferModel
+
+
+class LogitsModule(nn.Module):
+    """``forward(*inputs) -> logits`` over the named model inputs: the graph ONNX records."""
+
+    def __init__(self, model: TransferModel, names: list[str]) -> None:
+        super().__init__()
+        self.model, self.names = model, names
+
+    def forward(self, *inputs: Tensor) -> Tensor:
+        return self.model(dict(zip(self.names, inputs, strict=True)))
+
+
+def input_names(batch: dict[str, Tensor]) -> list[str]:
+    """The model inputs of ``batch`` in a fixed order (pixels, or the tokenizer's tensors)."""
+    if "pixel_values" in batch:
+        return ["pixel_values"]
+    return [k for k in TEXT_KEYS if k in batch]
+
+
+def export_onnx(model: TransferModel, example: dict[str, Tensor], path: Path) -> list[str]:
+    """Write ``model`` as one ONNX file with a dynamic batch (and sequence) axis; returns the input names."""
+    names = input_names(example)
+    args = tuple(example[n] for n in names)
+    dyn = torch.export.Dim.DYNAMIC
+    shapes = tuple({0: dyn} if n == "pixel_values" else {0: dyn, 1: dyn} for n in names)
+    quiet = logging.getLogger("torch.onnx")
+    level = quiet.level
+    quiet.setLevel(logging.ERROR)
+    try:
+        with torch.no_grad():
+            program = torch.onnx.export(LogitsModule(model.eval(), names), args, dynamic_shapes=shapes,
+                                        input_names=names, output_names=["logits"], dynamo=True,
+                                        external_data=False, verbose=False)
+        program.save(str(path), external_data=False)
+    finally:
+        quiet.setLevel(level)
+    return names
+
+
+def quantize_int8(src: Path, dst: Path) -> None:
+    """Dynamic int8 quantization of the weights (activations quantized at run time): MatMul/Gemm/Gather."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)  # quiet ORT's "consider pre-processing" warning on the root logger
+    try:
+        quantize_dynamic(str(src), str(dst), weight_type=QuantType.QInt8,
+                         op_types_to_quantize=["MatMul", "Gemm", "Gather"])
+    finally:
+        root.setLevel(level)
+
+
+def session(path: Path, threads: int = 1):  # -> onnxruntime.InferenceSession
+    """An onnxruntime CPU session with ``threads`` intra-op threads."""
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads
+    opts.inter_op_num_threads = 1
+    opts.log_severity_level = 3
+    return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])

@@ -1,0 +1,287 @@
+"""Differentially private fine-tuning (DP-SGD) on Opacus, attached to the :class:`Trainer`.
+
+:func:`prepare_private_model` runs before the optimizer is built (BatchNorm → GroupNorm,
+frozen transformer embeddings); :func:`attach_privacy` wraps the trainer's optimizer in an
+Opacus ``DPOptimizer`` (per-sample clipping, Gaussian noise) with per-sample-gradient hooks
+(``GradSampleModule``) and an accountant, and :class:`PrivateTraining` runs the epochs:
+Poisson-sampled logical batches of ``batch_size × grad_accum`` (expected) examples, split into
+physical batches by Opacus's ``BatchMemoryManager`` so the noise is added once per logical
+batch. Each epoch's batches are a function of ``(seed, epoch)``, and the accountant's history
+is saved in checkpoints: a resumed run continues the same batches and reports the same ε.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import warnings
+from collections.abc import Iterator
+from typing import Any
+
+import torch
+from opacus import GradSampleModule
+from opacus.accountants import create_accountant
+from opacus.accountants.utils import get_noise_multiplier
+from opacus.optimizers import get_optimizer_class
+from opacus.utils.batch_memory_manager import BatchMemoryManager
+from opacus.utils.uniform_sampler import UniformWithReplacementSampler
+from torch import nn
+from torch.nn.modules.batchnorm import _BatchNorm
+from torch.utils.data import BatchSampler, DataLoader, Sampler
+
+from hubtune.errors import CheckpointError, RecipeError
+from hubtune.privacy_schema import PrivacyConfig
+from hubtune.training.sampling import EpochShuffleSampler
+
+# ------------------------------------------------------------------ model surgery
+
+
+def _groups(channels: int) -> int:
+    return math.gcd(channels, 32)
+
+
+def _group_norm_for(bn: _BatchNorm) -> nn.Module:
+    """A GroupNorm for ``bn``; timm's BatchNormAct2d keeps its activation (GroupNormAct)."""
+    if hasattr(bn, "act") and hasattr(bn, "drop"):
+        from timm.layers import GroupNormAct
+
+        new: nn.Module = GroupNormAct(bn.num_features, _groups(bn.num_features), eps=bn.eps, affine=bn.affine,
+                                      apply_act=False)
+        new.act, new.drop = bn.act, bn.drop
+    else:
+        new = nn.GroupNorm(_groups(bn.num_features), bn.num_features, eps=bn.eps, affine=bn.affine)
+    if bn.affine:
+        new.weight.requires_grad_(bn.weight.requires_grad)
+        new.bias.requires_grad_(bn.bias.requires_grad)
+    return new.to(next(bn.parameters()).device) if bn.affine else new
+
+
+def _trainable(module: nn.Module) -> bool:
+    return any(p.requires_grad for p in module.parameters(recurse=False))
+
+
+def prepare_private_model(model: nn.Module, cfg: PrivacyConfig) -> list[str]:
+    """Make ``model`` fit DP-SGD in place; returns the names of the BatchNorm layers replaced.
+
+    Trainable BatchNorm mixes the examples of a batch: it becomes GroupNorm (Opacus's fix) or,
+    with ``fix_batchnorm: false``, the run is refused. Frozen BatchNorm stays, held in eval mode
+    during training (:func:`eval_frozen_batchnorm`). Transformer embeddings freeze unless
+    ``train_embeddings``."""
+    if getattr(model, "family", None) == "transformers" and not cfg.train_embeddings:
+        for name, p in model.named_parameters():
+            if ".embeddings." in name:
+                p.requires_grad_(False)
+    targets = [(n, m) for n, m in model.named_modules() if isinstance(m, _BatchNorm) and _trainable(m)]
+    if targets and not cfg.fix_batchnorm:
+        raise RecipeError(f"privacy.fix_batchnorm: the model has {len(targets)} trainable BatchNorm layer(s) "
+                          f"({targets[0][0]}, ...), which mix the examples of a batch; set fix_batchnorm: true "
+                          "(GroupNorm) or use a strategy that freezes them (linear_probe, peft)")
+    for name, bn in targets:
+        parent_name, _, child = name.rpartition(".")
+        setattr(model.get_submodule(parent_name) if parent_name else model, child, _group_norm_for(bn))
+    return [n for n, _ in targets]
+
+
+def eval_frozen_batchnorm(model: nn.Module) -> None:
+    """Frozen BatchNorm layers use their running statistics (a per-example function) in training."""
+    for m in model.modules():
+        if isinstance(m, _BatchNorm) and not _trainable(m):
+            m.eval()
+
+
+def _solve_noise(cfg: PrivacyConfig, delta: float, sample_rate: float, steps: int) -> float:
+    """σ that spends ``cfg.target_epsilon`` in ``steps`` steps (Opacus's search, within 0.01 of ε)."""
+    with warnings.catch_warnings():  # RDP: 'optimal order is the largest alpha' (a looser but valid bound)
+        warnings.filterwarnings("ignore", message="Optimal order is the largest alpha")
+        return float(get_noise_multiplier(target_epsilon=cfg.target_epsilon, target_delta=delta,
+                                          sample_rate=sample_rate, steps=steps, accountant=cfg.accountant,
+                                          epsilon_tolerance=0.01))
+
+
+def dp_optimizer(inner: torch.optim.Optimizer, cfg: PrivacyConfig, noise_multiplier: float,
+                 expected_batch_size: int) -> Any:
+    """Opacus's DP optimizer around ``inner``: clip each example's gradient to C (``flat``), or each
+    of the k trainable tensors to C/sqrt(k) (``per_layer``, so the whole stays within C), sum, add
+    N(0, (σC)²) noise, divide by the expected (logical) batch size. Needs per-sample gradients
+    (``GradSampleModule``, ``loss_reduction="mean"``)."""
+    params = [p for g in inner.param_groups for p in g["params"] if p.requires_grad]
+    norm: Any = cfg.max_grad_norm
+    if cfg.clipping == "per_layer":
+        norm = [norm / math.sqrt(len(params))] * len(params)
+    cls = get_optimizer_class(clipping=cfg.clipping, distributed=False, grad_sample_mode="hooks")
+    return cls(inner, noise_multiplier=noise_multiplier, max_grad_norm=norm,
+               expected_batch_size=expected_batch_size, loss_reduction="mean")
+
+
+# ------------------------------------------------------------------ sampling
+
+
+class _Skip(Sampler[list[int]]):
+    """A batch sampler without its first ``skip`` batches (mid-epoch resume)."""
+
+    def __init__(self, sampler: Sampler[list[int]], skip: int) -> None:
+        self.sampler, self.skip = sampler, skip
+
+    def __iter__(self) -> Iterator[list[int]]:
+        for i, batch in enumerate(self.sampler):
+            if i >= self.skip:
+                yield batch
+
+    def __len__(self) -> int:
+        return max(0, len(self.sampler) - self.skip)  # type: ignore[arg-type]
+
+
+def _collate_or_none(collate: Any) -> Any:
+    def wrapped(items: list[Any]) -> Any:
+        return collate(items) if items else None  # an empty Poisson batch: noise only
+
+    return wrapped
+
+
+# ------------------------------------------------------------------ training
+
+
+class PrivateTraining:
+    """The DP parts of one run: per-sample gradients, the DP optimizer, sampler and accountant."""
+
+    def __init__(self, trainer: Any) -> None:
+        cfg: PrivacyConfig = trainer.recipe.privacy
+        if trainer.accelerator.num_processes > 1:
+            raise RecipeError("privacy: multi-process (DDP) DP training is not supported yet; run one process "
+                              "(raise train.grad_accum for a larger logical batch)")
+        self.trainer, self.cfg = trainer, cfg
+        train = trainer.recipe.train
+        self.num_examples = len(trainer.train_set)
+        self.logical_batch = train.batch_size * train.grad_accum
+        self.sample_rate = min(1.0, self.logical_batch / self.num_examples)
+        self.steps_per_epoch = trainer.steps_per_epoch
+        self.delta = cfg.delta if cfg.delta is not None else 1.0 / (10 * self.num_examples)
+        self.noise_multiplier = cfg.noise_multiplier or _solve_noise(cfg, self.delta, self.sample_rate,
+                                                                     trainer.total_steps)
+        self.accountant = create_accountant(mechanism=cfg.accountant)
+        self.gsm = GradSampleModule(trainer.accelerator.unwrap_model(trainer.model), batch_first=True,
+                                    loss_reduction="mean", strict=False)
+        self.optimizer = dp_optimizer(trainer.optimizer.optimizer, cfg, self.noise_multiplier, self.logical_batch)
+        self.optimizer.attach_step_hook(self.accountant.get_optimizer_hook_fn(sample_rate=self.sample_rate))
+        self.scheduler = trainer.scheduler.scheduler
+
+    # -------------------------------------------------------------- data
+    def _batch_sampler(self, epoch: int) -> Sampler[list[int]]:
+        seed = self.trainer.recipe.seed * 100_003 + epoch
+        if self.cfg.poisson_sampling:
+            return UniformWithReplacementSampler(num_samples=self.num_examples, sample_rate=self.sample_rate,
+                                                 generator=torch.Generator().manual_seed(seed),
+                                                 steps=self.steps_per_epoch)
+        shuffled = EpochShuffleSampler(self.num_examples, self.trainer.recipe.seed)
+        shuffled.set_epoch(epoch)
+        return BatchSampler(shuffled, self.logical_batch, drop_last=False)
+
+    def _loader(self, epoch: int, skip: int) -> DataLoader:
+        t = self.trainer
+        t.train_set.set_epoch(epoch)
+        sampler = self._batch_sampler(epoch)
+        return DataLoader(t.train_set, batch_sampler=_Skip(sampler, skip) if skip else sampler,
+                          collate_fn=_collate_or_none(t.data.collate_fn), num_workers=t.recipe.data.num_workers)
+
+    # -------------------------------------------------------------- loop
+    def train_epoch(self, bar: Any) -> None:
+        """One epoch of DP-SGD; logs ε at its end (progress bar, trackers, history)."""
+        t, st = self.trainer, self.trainer.state
+        t.model.train()
+        eval_frozen_batchnorm(t.model)
+        loader = self._loader(st.epoch, st.batch_in_epoch)
+        seen, t0 = 0, time.perf_counter()
+        with BatchMemoryManager(data_loader=loader, max_physical_batch_size=t.cfg.batch_size,
+                                optimizer=self.optimizer) as batches:
+            for batch in batches:
+                seen += self._physical_step(batch)
+                if self.optimizer._is_last_step_skipped:
+                    continue
+                st.batch_in_epoch += 1
+                st.global_step += 1
+                self.scheduler.step()
+                bar.update(1)
+                if st.global_step % t.cfg.log_every == 0:
+                    t._log_train(bar, seen, t0)
+                    seen, t0 = 0, time.perf_counter()
+                if self._after_step() or st.global_step >= t.total_steps:
+                    break
+        st.batch_in_epoch = 0
+        self._log_epsilon(bar)
+
+    def _physical_step(self, batch: Any) -> int:
+        t = self.trainer
+        if batch is None:
+            for p in self.optimizer.params:
+                p.grad_sample = torch.zeros((0, *p.shape), device=p.device, dtype=p.dtype)
+            self.optimizer.step()
+            self.optimizer.zero_grad(set_to_none=True)
+            return 0
+        batch = {k: v.to(t.accelerator.device) if torch.is_tensor(v) else v for k, v in batch.items()}
+        with t.accelerator.autocast():
+            loss = t._loss(batch)
+        with warnings.catch_warnings():  # torch warns when the first trainable layer's input needs no grad
+            warnings.filterwarnings("ignore", message="Full backward hook is firing")
+            loss.backward()
+        self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        t._loss_sum += loss.detach()
+        t._loss_batches += 1
+        return int(next(iter(batch.values())).shape[0])
+
+    def _after_step(self) -> bool:
+        """Checkpoints and signals, as the trainer does (a signal saves, then stops the run)."""
+        from hubtune.training.trainer import Interrupted
+
+        t, st = self.trainer, self.trainer.state
+        if t.cfg.checkpoint_every and st.global_step % t.cfg.checkpoint_every == 0 \
+                and st.batch_in_epoch < self.steps_per_epoch:
+            t.save()
+        if t._signal is not None:
+            raise Interrupted(t._signal, t.save())
+        return False
+
+    def epsilon(self) -> float:
+        """ε spent so far at this run's δ (0 before the first step)."""
+        if not self.accountant.history:
+            return 0.0
+        return float(self.accountant.get_epsilon(delta=self.delta))
+
+    def _log_epsilon(self, bar: Any) -> None:
+        t, st = self.trainer, self.trainer.state
+        eps = self.epsilon()
+        st.history.append({"epoch": st.epoch + 1, "step": st.global_step, "split": "privacy", "epsilon": eps})
+        t.accelerator.log({"privacy/epsilon": eps}, step=st.global_step)
+        bar.set_postfix(epsilon=f"{eps:.3f}")
+        t.accelerator.print(f"epoch {st.epoch + 1}: epsilon={eps:.4f} (delta={self.delta:.2g})")
+
+    # -------------------------------------------------------------- state
+    def summary(self) -> dict[str, Any]:
+        """What the card and ``metrics.json`` state about the guarantee."""
+        return {"epsilon": self.epsilon(), "delta": self.delta, "accountant": self.cfg.accountant,
+                "noise_multiplier": self.noise_multiplier, "max_grad_norm": self.cfg.max_grad_norm,
+                "clipping": self.cfg.clipping, "sample_rate": self.sample_rate,
+                "steps": sum(int(h[2]) for h in self.accountant.history), "epochs": self.trainer.state.epoch,
+                "logical_batch": self.logical_batch, "num_examples": self.num_examples,
+                "poisson_sampling": self.cfg.poisson_sampling, "target_epsilon": self.cfg.target_epsilon,
+                "accountant_history": [list(h) for h in self.accountant.history]}
+
+    def state_dict(self) -> dict[str, Any]:
+        return self.summary()
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore the accountant; refuse a resume whose data or sampling changed."""
+        if not state:
+            raise CheckpointError("the checkpoint has no privacy state: it was not written by a DP run; "
+                                  "start again without --resume")
+        for key in ("num_examples", "sample_rate", "noise_multiplier"):
+            if not math.isclose(float(state[key]), float(getattr(self, key)), rel_tol=1e-9):
+                raise CheckpointError(f"privacy: {key} was {state[key]} in the checkpoint and is "
+                                      f"{getattr(self, key)} now (data.max_train_samples, batch size or privacy "
+                                      "settings changed); resume with the original recipe or start again")
+        self.accountant.history = [tuple(h) for h in state["accountant_history"]]
+
+
+def attach_privacy(trainer: Any) -> PrivateTraining:
+    """Wrap the trainer's model and optimizer for DP-SGD (call after its optimizer is built)."""
+    return PrivateTraining(trainer)

@@ -1,0 +1,208 @@
+"""Differentially private fine-tuning (issue 15): clipping, noise, accounting, refusals, resume, audit."""
+
+from __future__ import annotations
+
+import json
+import math
+import signal
+from pathlib import Path
+
+import pytest
+import torch
+from opacus import GradSampleModule
+from torch import nn
+from training_helpers import cli_env, hubtune_cmd, mlp_recipe, run_until_checkpoint, train_in_process
+
+from hubtune.errors import RecipeError
+from hubtune.privacy_schema import PrivacyConfig
+from hubtune.training.privacy import dp_optimizer, eval_frozen_batchnorm, prepare_private_model
+from hubtune.validation import recipe_from_dict
+from tiny_recipes import TINY_MLP
+
+DP = {"noise_multiplier": 1.1, "max_grad_norm": 1.0, "accountant": "rdp"}
+
+
+def _linear_step(x: torch.Tensor, t: torch.Tensor, cfg: PrivacyConfig, sigma: float) -> torch.Tensor:
+    """One DP step of y = w·x (w = 0) under squared loss; returns the gradient the optimizer applied."""
+    model = nn.Linear(x.shape[1], 1, bias=False)
+    nn.init.zeros_(model.weight)
+    gsm = GradSampleModule(model, loss_reduction="mean")
+    opt = dp_optimizer(torch.optim.SGD(model.parameters(), lr=0.0), cfg, sigma, expected_batch_size=len(x))
+    loss = 0.5 * ((gsm(x).squeeze(1) - t) ** 2).mean()
+    with pytest.warns(UserWarning, match="Full backward hook"):  # x needs no grad: expected, harmless
+        loss.backward()
+    opt.step()
+    return model.weight.grad.detach().clone().squeeze(0)
+
+
+@pytest.mark.parametrize("clipping", ["flat", "per_layer"])
+def test_per_sample_clipping_bounds_each_example(clipping: str) -> None:
+    # with w = 0 each example's gradient is -t·x: (-3, -4) (norm 5) and (-0.3, -0.4) (norm 0.5)
+    x, t = torch.tensor([[3.0, 4.0], [0.3, 0.4]]), torch.ones(2)
+    cfg = PrivacyConfig(noise_multiplier=1.0, max_grad_norm=1.0, clipping=clipping)
+    applied = _linear_step(x, t, cfg, sigma=0.0)
+    # clipped to norm 1: (-0.6, -0.8); the small one is unchanged; mean over the batch of 2
+    assert torch.allclose(applied, torch.tensor([-0.45, -0.6]), atol=1e-5)
+    unclipped = -(t[:, None] * x).mean(0)
+    assert not torch.allclose(applied, unclipped, atol=1e-2)
+
+
+@pytest.mark.parametrize("clipping", ["flat", "per_layer"])
+def test_noise_std_is_sigma_times_clip(clipping: str) -> None:
+    torch.manual_seed(0)
+    sigma, clip, batch = 0.7, 2.5, 8
+    cfg = PrivacyConfig(noise_multiplier=sigma, max_grad_norm=clip, clipping=clipping)
+    x, t = torch.randn(batch, 2000), torch.zeros(batch)  # w = 0, target 0: every per-sample gradient is zero
+    noise = torch.cat([_linear_step(x, t, cfg, sigma) * batch for _ in range(10)])
+    assert abs(float(noise.mean())) < 0.05 * sigma * clip
+    assert float(noise.std()) == pytest.approx(sigma * clip, rel=0.03)
+
+
+def _tiny(**privacy) -> dict:
+    return {**TINY_MLP, "privacy": privacy}
+
+
+@pytest.mark.parametrize(("patch", "key"), [
+    ({"strategy": {"type": "lp_ft"}}, "strategy.type"),
+    ({"train": {"group_by_length": True}}, "train.group_by_length"),
+    ({"train": {"precision": "fp16"}}, "train.precision"),
+    ({"train": {"compile": True}}, "train.compile"),
+    ({"strategy": {"type": "linear_probe", "freeze_bn": False}}, "strategy.freeze_bn"),
+    ({"data": {"validation": "train"}, "eval": {"early_stopping": {"metric": "loss"}}}, "eval.early_stopping"),
+])
+def test_refused_combinations(patch: dict, key: str) -> None:
+    from hubtune.recipe import deep_merge
+
+    def problems(data: dict) -> set[str]:
+        try:
+            recipe_from_dict(data)
+        except RecipeError as e:
+            return {p for p in e.problems if p.startswith(key)}
+        return set()
+
+    plain = deep_merge(TINY_MLP, patch)
+    assert problems({**plain, "privacy": DP}) - problems(plain), "refused only because of the privacy block"
+
+
+def test_privacy_block_schema() -> None:
+    with pytest.raises(RecipeError, match="exactly one of privacy.target_epsilon"):
+        recipe_from_dict(_tiny(max_grad_norm=1.0))
+    with pytest.raises(RecipeError, match="exactly one"):
+        recipe_from_dict(_tiny(target_epsilon=3, noise_multiplier=1.0))
+    with pytest.raises(RecipeError, match="privacy.clipping"):
+        recipe_from_dict(_tiny(target_epsilon=3, clipping="ghostly"))
+    assert recipe_from_dict(_tiny(target_epsilon=3)).privacy.poisson_sampling is True
+
+
+def test_refusal_exits_2_before_any_weight_loads(tmp_path: Path, capsys) -> None:
+    from hubtune.cli import main
+
+    out = tmp_path / "out"
+    # a timm name that cannot load offline: validation must stop first, naming the privacy problem
+    path = mlp_recipe(tmp_path, out, backbone={"source": "timm", "name": "no_such_model_anywhere", "kwargs": {}},
+                      strategy={"type": "layer_decay"}, privacy=DP)
+    assert main(["train", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "strategy.type: 'layer_decay' is not supported with privacy" in err
+    assert not out.exists()
+
+
+def test_batchnorm_becomes_groupnorm_keeping_timm_activation() -> None:
+    import timm
+    from timm.layers import BatchNormAct2d, GroupNormAct
+
+    model = timm.create_model("tf_efficientnet_lite0", pretrained=False, num_classes=2)
+    x = torch.randn(2, 3, 32, 32)
+    bns = [n for n, m in model.named_modules() if isinstance(m, BatchNormAct2d)]
+    with pytest.raises(RecipeError, match="fix_batchnorm"):
+        prepare_private_model(model, PrivacyConfig(noise_multiplier=1, fix_batchnorm=False))
+    replaced = prepare_private_model(model, PrivacyConfig(noise_multiplier=1))
+    assert replaced == bns and len(bns) > 10
+    gn = model.get_submodule(bns[0])
+    assert isinstance(gn, GroupNormAct) and not isinstance(gn.act, nn.Identity)
+    assert not any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
+    model.train()
+    one = model(x[:1])
+    assert torch.allclose(model(x)[:1], one, atol=1e-5)  # each example's output no longer depends on the others
+
+
+def test_frozen_batchnorm_stays_and_runs_in_eval_mode() -> None:
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.Flatten(), nn.LazyLinear(2))
+    model(torch.randn(2, 3, 8, 8))
+    for p in model[:2].parameters():
+        p.requires_grad_(False)
+    assert prepare_private_model(model, PrivacyConfig(noise_multiplier=1)) == []
+    model.train()
+    eval_frozen_batchnorm(model)
+    assert not model[1].training and model[3].training
+
+
+def _privacy(out: Path) -> dict:
+    return json.loads((out / "metrics.json").read_text())["privacy"]
+
+
+def test_reported_epsilon_is_the_accountants(tmp_path: Path) -> None:
+    from opacus.accountants import PRVAccountant
+    from opacus.accountants.analysis.rdp import compute_rdp, get_privacy_spent
+
+    path = mlp_recipe(tmp_path, tmp_path / "out", train={"epochs": 2, "grad_accum": 2, "batch_size": 16,
+                                                         "checkpoint_every": None, "deterministic": False},
+                      privacy={"target_epsilon": 2.0, "accountant": "rdp"})
+    assert train_in_process(str(path)) == 0
+    p = _privacy(tmp_path / "out")
+    history = json.loads((tmp_path / "out" / "metrics.json").read_text())["history"]
+    steps = max(r["step"] for r in history)
+    assert p["steps"] == steps == 2 * math.ceil(math.ceil(p["num_examples"] / 16) / 2)
+    assert p["num_examples"] == 288 and p["sample_rate"] == pytest.approx(32 / 288)  # 320 rows, 10 % held out
+    assert p["delta"] == pytest.approx(1 / 2880)
+    orders = [1 + x / 10.0 for x in range(1, 100)] + list(range(12, 64))
+    rdp = compute_rdp(q=32 / 288, noise_multiplier=p["noise_multiplier"], steps=steps, orders=orders)
+    eps, _ = get_privacy_spent(orders=orders, rdp=rdp, delta=1 / 2880)
+    assert p["epsilon"] == pytest.approx(eps, rel=1e-9)
+    assert 1.95 <= p["epsilon"] <= 2.0  # σ was solved for the target over the whole run
+    per_epoch = [r["epsilon"] for r in history if r.get("split") == "privacy"]
+    assert len(per_epoch) == 2 and 0 < per_epoch[0] < per_epoch[1] == pytest.approx(p["epsilon"])
+    prv = PRVAccountant()
+    prv.history = [(p["noise_multiplier"], 32 / 288, steps)]
+    assert prv.get_epsilon(delta=1 / 2880) < eps  # the PRV bound is the tighter one, as expected
+    card = (tmp_path / "out" / "README.md").read_text()
+    assert f"ε = {p['epsilon']:.3g}" in card and "does not cover the public pretraining data" in card
+
+
+def test_sigkill_then_resume_gives_the_same_epsilon(tmp_path: Path) -> None:
+    common = {"train": {"epochs": 3, "checkpoint_every": 3, "batch_size": 16}, "privacy": DP}
+    ref = mlp_recipe(tmp_path, tmp_path / "ref", **common)
+    assert train_in_process(str(ref)) == 0
+    path = mlp_recipe(tmp_path, tmp_path / "killed", **common)
+    done = run_until_checkpoint(hubtune_cmd("train", str(path)), tmp_path / "killed" / "checkpoints", 22,
+                                signal.SIGKILL, tmp_path, env=cli_env())
+    assert done.returncode == -signal.SIGKILL and done.signalled_at % 18 != 0  # killed; resumed mid-epoch
+    assert train_in_process(str(path), "--resume") == 0
+    a, b = _privacy(tmp_path / "ref"), _privacy(tmp_path / "killed")
+    assert b["accountant_history"] == a["accountant_history"] and b["steps"] == a["steps"] == 54
+    assert b["epsilon"] == a["epsilon"]
+
+
+def test_resume_refuses_changed_data(tmp_path: Path, capsys) -> None:
+    path = mlp_recipe(tmp_path, tmp_path / "out", train={"epochs": 1, "checkpoint_every": None}, privacy=DP)
+    assert train_in_process(str(path)) == 0
+    assert train_in_process(str(path), "--resume", "data.max_train_samples=200", "train.epochs=2") == 2
+    assert "num_examples was 288 in the checkpoint" in capsys.readouterr().err
+
+
+def test_audit_separates_an_overfitted_model_from_a_random_one(tmp_path: Path) -> None:
+    from hubtune.privacy_audit import REPORT, ROC_IMAGE, audit_privacy
+
+    base = {"data": {"max_train_samples": 120, "validation_size": 0.5, "augment": False},
+            "train": {"checkpoint_every": None, "lr": 0.02, "weight_decay": 0.0, "scheduler": "constant",
+                      "batch_size": 10, "epochs": 60}, "eval": {"early_stopping": None, "keep_best": False},
+            "backbone": {"kwargs": {"in_features": 64, "hidden": [256], "dropout": 0.0}}}
+    over = mlp_recipe(tmp_path, tmp_path / "over", **base)
+    rand = mlp_recipe(tmp_path, tmp_path / "rand", **{**base, "train": {**base["train"], "lr": 1e-9, "epochs": 1}})
+    assert train_in_process(str(over)) == 0 and train_in_process(str(rand)) == 0
+    hi, lo = audit_privacy(tmp_path / "over"), audit_privacy(tmp_path / "rand")
+    assert hi["members"] == hi["nonmembers"] == 60
+    assert hi["auc"] > 0.8 and hi["member_loss_mean"] < hi["nonmember_loss_mean"]
+    assert abs(lo["auc"] - 0.5) < 0.15
+    assert json.loads((tmp_path / "over" / REPORT).read_text())["auc"] == hi["auc"]
+    assert (tmp_path / "over" / ROC_IMAGE).read_bytes()[:4] == b"\x89PNG"
