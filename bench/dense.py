@@ -66,7 +66,10 @@ def plain_agreement(folder: Path, count: int = 5) -> float:
     args = [str(folder), json.dumps(list(pre["input_size"][-2:])), json.dumps(list(pre["mean"])),
             json.dumps(list(pre["std"])), *map(str, images)]
     proc = subprocess.run([sys.executable, "-c", PLAIN, *args], capture_output=True, text=True, check=True)
-    theirs = [torch.tensor(p) for p in json.loads(proc.stdout)["preds"]]
+    result = json.loads(proc.stdout.strip().splitlines()[-1])  # smp prints a line of its own first
+    if result["hubtune_imported"]:
+        raise RuntimeError("the plain smp process imported hubtune")
+    theirs = [torch.tensor(p) for p in result["preds"]]
     return float(sum((a == b).float().mean() for a, b in zip(ours, theirs, strict=True)) / len(ours))
 
 

@@ -29,7 +29,7 @@ from hubtune.validation import recipe_from_dict
 RecipeLike = str | os.PathLike[str] | Mapping[str, Any] | Recipe
 Overrides = Sequence[str] | Mapping[str, Any] | None
 
-__all__ = ["evaluate", "load_recipe", "predict", "pull", "push", "rank", "train", "validate"]
+__all__ = ["evaluate", "load_recipe", "predict", "predict_masks", "pull", "push", "rank", "train", "validate"]
 
 
 def load_recipe(recipe: RecipeLike, overrides: Overrides = None) -> Recipe:
@@ -85,6 +85,14 @@ def predict(output_dir: str | os.PathLike[str], inputs: Sequence[str], top_k: in
     from hubtune.inference import predict as run_predict
 
     return run_predict(Path(output_dir), list(inputs), top_k=top_k)
+
+
+def predict_masks(output_dir: str | os.PathLike[str], inputs: Sequence[str], out: str | os.PathLike[str] = "predictions",
+                  threshold: float = 0.0) -> list[dict[str, Any]]:
+    """Dense models: overlay PNGs, class-id PNG masks and ``predictions.json`` in ``out``; one dict per image."""
+    from hubtune.inference import predict_dense
+
+    return predict_dense(Path(output_dir), list(inputs), Path(out), threshold)
 
 
 def push(output_dir: str | os.PathLike[str], repo_id: str, *, hub: str | None = None, private: bool = False,

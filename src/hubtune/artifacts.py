@@ -36,16 +36,19 @@ def write_artifacts(recipe: Recipe, model: Any, state: Any, strategy: Any, data:
     if extra:
         atomic_write_json(staging / META_FILE, {**meta, "strategy": extra})
     atomic_write_text(staging / "recipe.yaml", yaml.safe_dump(redact(recipe.to_dict()), sort_keys=False))
+    audio = _audio(staging, data, evals, model)
     atomic_write_json(staging / "metrics.json", {
         "metrics": result.metrics, "best_epoch": state.best_epoch, "best_value": state.best_value,
         "trainable_params": result.trainable_params, "total_params": result.total_params,
         "strategy": redact(strategy.describe()), "history": state.history,
         **({"privacy": state.privacy} if getattr(state, "privacy", None) else {}),
+        **({"by_speaker": audio["by_speaker"]} if audio.get("by_speaker") else {}),
     })
     images = _plots(staging, state, evals, data, model)
     if hasattr(model.head_spec, "card_extra"):  # dense heads: classes, per-class table, prediction picture
         extra = {**(extra or {}), **model.head_spec.card_extra(model, data, result.metrics, staging)}
-    _card(staging, recipe, model, strategy, data, result, images, {**(extra or {}), "privacy": getattr(state, "privacy", None)})
+    _card(staging, recipe, model, strategy, data, result, images, {**(extra or {}), "privacy": getattr(state, "privacy", None),
+                                                                 **({"audio": audio} if audio else {})})
     for path in sorted(staging.iterdir(), key=lambda p: p.name == META_FILE):
         if path.is_dir() and (out / path.name).is_dir():  # a folder artifact (adapter/) from an earlier run
             shutil.rmtree(out / path.name)
@@ -114,6 +117,8 @@ def _card_extra(recipe: Recipe, exported: dict[str, Any]) -> dict[str, Any]:
     extra: dict[str, Any] = {"Seed": recipe.seed, "Head": recipe.head.model_dump(mode="json")}
     if exported.get("dense"):
         extra["dense"] = exported["dense"]
+    if exported.get("audio"):  # per-speaker table and spectrogram picture (model_cards/audio_classification.md)
+        extra["audio"] = exported["audio"]
     if exported.get("distillation"):
         extra["Distillation"] = exported["distillation"]["summary"]
     if exported.get("adapter"):
@@ -132,7 +137,17 @@ def _card_extra(recipe: Recipe, exported: dict[str, Any]) -> dict[str, Any]:
     return extra
 
 
+def _audio(staging: Path, data: Any, evals: dict[str, Any], model: Any) -> dict[str, Any]:
+    if model.preprocessing.modality != "audio":
+        return {}
+    from hubtune.data.audio_report import audio_outputs
+
+    return audio_outputs(staging, data, evals, model)
+
+
 def _pipeline_tag(model: Any) -> str:
+    if model.preprocessing.modality == "audio":
+        return "audio-classification"
     if model.preprocessing.modality == "text" or hasattr(model.head_spec, "card_extra"):
         return model.head_spec.pipeline_tag
     return "image-classification" if "classification" in model.head_spec.problem_type else "image-feature-extraction"

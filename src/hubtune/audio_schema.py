@@ -50,6 +50,7 @@ class AudioDataConfig(_Strict):
     extensions: list[str] = Field(default_factory=lambda: [".wav", ".flac", ".ogg"])
     split_by: str | None = Field(None, description="field whose values name the splits' members (e.g. speaker); "
                                                    "a value may be in only one split")
-    splits: dict[str, Filter] = Field(default_factory=dict, description="train / validation / test filters")
+    splits: dict[str, Filter | None] = Field(default_factory=dict, description="train / validation / test filters "
+                                                                         "(null: no such split, e.g. over a base recipe's)")
     duration: float = Field(1.0, gt=0.0, le=60.0, description="seconds: clips are cropped or zero-padded to it")
     augment: AudioAugment = Field(default_factory=AudioAugment)

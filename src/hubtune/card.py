@@ -162,6 +162,8 @@ def _template_name(info: CardInfo) -> str:
         return "token_classification.md"
     if info.task == "regression":
         return "regression.md"
+    if info.modality == "audio":
+        return "audio_classification.md"
     return "image_classification.md" if info.modality == "image" else "text_classification.md"
 
 
@@ -170,6 +172,8 @@ def _auto_class(info: CardInfo) -> str:
         return str(info.extra["auto_class"])
     if info.task == "token_classification":
         return "AutoModelForTokenClassification"
+    if info.modality == "audio":
+        return "AutoModelForAudioClassification"
     return "AutoModelForImageClassification" if info.modality == "image" else "AutoModelForSequenceClassification"
 
 
@@ -248,7 +252,7 @@ def _context(info: CardInfo, repo_id: str | None) -> dict[str, Any]:
         if info.task == "token_classification"
         else phrases.get(info.task, "{} classification").format(info.modality),
         "strategy_rows": _flatten(info.strategy_options),
-        "extra_rows": [(k, v) for k, v in _flatten(info.extra) if not k.startswith(("tags", "license", "auto_class", "dense"))],
+        "extra_rows": [(k, v) for k, v in _flatten(info.extra) if not k.startswith(("tags", "license", "auto_class", "dense", "audio."))],
         "trainable": f"{info.trainable_params:,}",
         "total": f"{total:,}",
         "share": f"{100 * info.trainable_params / total:.2f}%" if total else "n/a",

@@ -17,7 +17,8 @@ from hubtune.errors import UserError
 from hubtune.version import __version__
 
 # Modules that add their own subcommands (``add_commands(subparsers)``).
-COMMAND_MODULES = ("hubtune.hub.cli", "hubtune.analysis.cli", "hubtune.search.cli", "hubtune.privacy_audit")
+COMMAND_MODULES = ("hubtune.hub.cli", "hubtune.analysis.cli", "hubtune.search.cli", "hubtune.privacy_audit",
+                   "hubtune.compact.cli")
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -38,7 +39,18 @@ def _eval(args: argparse.Namespace) -> int:
 
 def _predict(args: argparse.Namespace) -> int:
     from hubtune import api
+    from pathlib import Path
 
+    from hubtune.inference import is_dense
+
+    if args.out is not None or args.threshold is not None or is_dense(Path(args.output_dir)):
+        out = args.out or "predictions"
+        for row in api.predict_masks(args.output_dir, args.inputs, out, args.threshold or 0.0):
+            top = sorted(row["classes"].items(), key=lambda kv: -kv[1]["pixel_share"])[:3]
+            shown = ", ".join(f"{name} {100 * c['pixel_share']:.0f}%" for name, c in top)
+            print(f"{row['image']}\t{out}/{row['overlay']}\t{shown}")
+        print(f"predictions: {out}/predictions.json")
+        return 0
     for item, ranked in zip(args.inputs, api.predict(args.output_dir, args.inputs, top_k=args.top_k), strict=True):
         shown = ", ".join(f"{label} ({p:.3f})" for label, p in ranked)
         print(f"{item}\t{shown}")
@@ -76,6 +88,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("output_dir")
     p.add_argument("inputs", nargs="+", help="image files (vision models) or texts (text models)")
     p.add_argument("--top-k", type=int, default=1)
+    p.add_argument("--out", default=None, help="dense models: folder for overlay PNGs, masks and predictions.json "
+                   "(default: predictions)")
+    p.add_argument("--threshold", type=float, default=None, help="dense models: pixels scoring below it stay unlabelled")
     p.set_defaults(func=_predict)
 
     p = sub.add_parser("recipes", help="list, show or validate recipes")

@@ -33,6 +33,10 @@ class CheckpointError(UserError, ValueError):
     """A checkpoint or weights file is missing, corrupt, unsafe or does not fit the model."""
 
 
+class ExportError(UserError, ValueError):
+    """A compact export cannot be made (unknown format, missing tool, not a finished output folder)."""
+
+
 class HubError(UserError, RuntimeError):
     """A hub operation failed (missing repo, bad id, auth)."""
 

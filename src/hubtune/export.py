@@ -72,7 +72,8 @@ def _export_timm(model: TransferModel, out: Path) -> str:
     missing, unexpected = native.load_state_dict(state, strict=False)
     if missing or unexpected:
         raise CheckpointError(f"cannot map the trained model onto timm {arch}: missing {missing}, unexpected {unexpected}")
-    native.pretrained_cfg = {**model.info.get("pretrained_cfg", {}), **_jsonable(model.preprocessing.data_config)}
+    timm_keys = {k: v for k, v in model.preprocessing.data_config.items() if k != "audio"}  # audio: preprocessor_config
+    native.pretrained_cfg = {**model.info.get("pretrained_cfg", {}), **_jsonable(timm_keys)}
     native.pretrained_cfg.pop("hf_hub_id", None)
     native.pretrained_cfg.pop("url", None)
     config = {"label_names": model.labels} if model.labels else None

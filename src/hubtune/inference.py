@@ -61,3 +61,22 @@ def predict(folder: Path, inputs: list[str], top_k: int = 1) -> list[list[tuple[
     k = min(top_k, probs.shape[-1])
     values, idx = probs.topk(k, dim=-1)
     return [[(labels[i], float(p)) for p, i in zip(v.tolist(), ix.tolist(), strict=True)] for v, ix in zip(values, idx, strict=True)]
+
+
+def predict_dense(folder: Path, inputs: list[str], out: Path, threshold: float = 0.0) -> list[dict]:
+    """Dense heads (segmentation): write overlays, masks and ``predictions.json`` into ``out``."""
+    if not 0.0 <= threshold < 1.0:
+        raise DataError(f"--threshold {threshold}: a score threshold is in [0, 1)")
+    model = load_exported(folder).eval()
+    if not hasattr(model.head_spec, "predict_files"):
+        raise DataError(f"{folder} holds a {model.head_spec.name} model; --out/--threshold are for dense models "
+                        "(semantic_segmentation): drop them to print labels")
+    return model.head_spec.predict_files(model, inputs, out, threshold)
+
+
+def is_dense(folder: Path) -> bool:
+    """Whether an output folder holds a dense model (read from ``hubtune.json``, no weights loaded)."""
+    import json
+
+    meta = folder / "hubtune.json"
+    return meta.is_file() and json.loads(meta.read_text()).get("problem_type") == "semantic_segmentation"

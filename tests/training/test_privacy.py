@@ -11,7 +11,7 @@ import pytest
 import torch
 from opacus import GradSampleModule
 from torch import nn
-from training_helpers import cli_env, hubtune_cmd, mlp_recipe, run_until_checkpoint, train_in_process
+from training_helpers import assert_bitwise_equal, cli_env, hubtune_cmd, mlp_recipe, run_until_checkpoint, train_in_process
 
 from hubtune.errors import RecipeError
 from hubtune.privacy_schema import PrivacyConfig
@@ -85,11 +85,11 @@ def test_refused_combinations(patch: dict, key: str) -> None:
 
 
 def test_privacy_block_schema() -> None:
-    with pytest.raises(RecipeError, match="exactly one of privacy.target_epsilon"):
+    with pytest.raises(RecipeError, match=r"exactly one of privacy\.target_epsilon"):
         recipe_from_dict(_tiny(max_grad_norm=1.0))
     with pytest.raises(RecipeError, match="exactly one"):
         recipe_from_dict(_tiny(target_epsilon=3, noise_multiplier=1.0))
-    with pytest.raises(RecipeError, match="privacy.clipping"):
+    with pytest.raises(RecipeError, match=r"privacy\.clipping"):
         recipe_from_dict(_tiny(target_epsilon=3, clipping="ghostly"))
     assert recipe_from_dict(_tiny(target_epsilon=3)).privacy.poisson_sampling is True
 
@@ -111,7 +111,7 @@ def test_batchnorm_becomes_groupnorm_keeping_timm_activation() -> None:
     import timm
     from timm.layers import BatchNormAct2d, GroupNormAct
 
-    model = timm.create_model("tf_efficientnet_lite0", pretrained=False, num_classes=2)
+    model = timm.create_model("tf_efficientnet_lite0", pretrained=False, num_classes=2, drop_rate=0.0)
     x = torch.randn(2, 3, 32, 32)
     bns = [n for n, m in model.named_modules() if isinstance(m, BatchNormAct2d)]
     with pytest.raises(RecipeError, match="fix_batchnorm"):
@@ -123,7 +123,7 @@ def test_batchnorm_becomes_groupnorm_keeping_timm_activation() -> None:
     assert not any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
     model.train()
     one = model(x[:1])
-    assert torch.allclose(model(x)[:1], one, atol=1e-5)  # each example's output no longer depends on the others
+    assert torch.allclose(model(x)[:1], one, rtol=1e-4, atol=1e-4)  # each example's output no longer depends on the others
 
 
 def test_frozen_batchnorm_stays_and_runs_in_eval_mode() -> None:
@@ -153,18 +153,18 @@ def test_reported_epsilon_is_the_accountants(tmp_path: Path) -> None:
     history = json.loads((tmp_path / "out" / "metrics.json").read_text())["history"]
     steps = max(r["step"] for r in history)
     assert p["steps"] == steps == 2 * math.ceil(math.ceil(p["num_examples"] / 16) / 2)
-    assert p["num_examples"] == 288 and p["sample_rate"] == pytest.approx(32 / 288)  # 320 rows, 10 % held out
-    assert p["delta"] == pytest.approx(1 / 2880)
+    assert p["num_examples"] == 320 and p["sample_rate"] == pytest.approx(32 / 320)  # max_train_samples
+    assert p["delta"] == pytest.approx(1 / 3200)
     orders = [1 + x / 10.0 for x in range(1, 100)] + list(range(12, 64))
-    rdp = compute_rdp(q=32 / 288, noise_multiplier=p["noise_multiplier"], steps=steps, orders=orders)
-    eps, _ = get_privacy_spent(orders=orders, rdp=rdp, delta=1 / 2880)
+    rdp = compute_rdp(q=32 / 320, noise_multiplier=p["noise_multiplier"], steps=steps, orders=orders)
+    eps, _ = get_privacy_spent(orders=orders, rdp=rdp, delta=1 / 3200)
     assert p["epsilon"] == pytest.approx(eps, rel=1e-9)
     assert 1.95 <= p["epsilon"] <= 2.0  # σ was solved for the target over the whole run
     per_epoch = [r["epsilon"] for r in history if r.get("split") == "privacy"]
     assert len(per_epoch) == 2 and 0 < per_epoch[0] < per_epoch[1] == pytest.approx(p["epsilon"])
     prv = PRVAccountant()
-    prv.history = [(p["noise_multiplier"], 32 / 288, steps)]
-    assert prv.get_epsilon(delta=1 / 2880) < eps  # the PRV bound is the tighter one, as expected
+    prv.history = [(p["noise_multiplier"], 32 / 320, steps)]
+    assert prv.get_epsilon(delta=1 / 3200) < eps  # the PRV bound is the tighter one, as expected
     card = (tmp_path / "out" / "README.md").read_text()
     assert f"ε = {p['epsilon']:.3g}" in card and "does not cover the public pretraining data" in card
 
@@ -176,18 +176,19 @@ def test_sigkill_then_resume_gives_the_same_epsilon(tmp_path: Path) -> None:
     path = mlp_recipe(tmp_path, tmp_path / "killed", **common)
     done = run_until_checkpoint(hubtune_cmd("train", str(path)), tmp_path / "killed" / "checkpoints", 22,
                                 signal.SIGKILL, tmp_path, env=cli_env())
-    assert done.returncode == -signal.SIGKILL and done.signalled_at % 18 != 0  # killed; resumed mid-epoch
+    assert done.returncode == -signal.SIGKILL and done.signalled_at % 20 != 0  # killed; resumed mid-epoch
     assert train_in_process(str(path), "--resume") == 0
     a, b = _privacy(tmp_path / "ref"), _privacy(tmp_path / "killed")
-    assert b["accountant_history"] == a["accountant_history"] and b["steps"] == a["steps"] == 54
+    assert b["accountant_history"] == a["accountant_history"] and b["steps"] == a["steps"] == 60
     assert b["epsilon"] == a["epsilon"]
+    assert_bitwise_equal(tmp_path / "ref" / "model.safetensors", tmp_path / "killed" / "model.safetensors")
 
 
 def test_resume_refuses_changed_data(tmp_path: Path, capsys) -> None:
     path = mlp_recipe(tmp_path, tmp_path / "out", train={"epochs": 1, "checkpoint_every": None}, privacy=DP)
     assert train_in_process(str(path)) == 0
-    assert train_in_process(str(path), "--resume", "data.max_train_samples=200", "train.epochs=2") == 2
-    assert "num_examples was 288 in the checkpoint" in capsys.readouterr().err
+    assert train_in_process(str(path), "data.max_train_samples=200", "train.epochs=2", "--resume") == 2
+    assert "num_examples was 320 in the checkpoint" in capsys.readouterr().err
 
 
 def test_audit_separates_an_overfitted_model_from_a_random_one(tmp_path: Path) -> None:
@@ -201,7 +202,7 @@ def test_audit_separates_an_overfitted_model_from_a_random_one(tmp_path: Path) -
     rand = mlp_recipe(tmp_path, tmp_path / "rand", **{**base, "train": {**base["train"], "lr": 1e-9, "epochs": 1}})
     assert train_in_process(str(over)) == 0 and train_in_process(str(rand)) == 0
     hi, lo = audit_privacy(tmp_path / "over"), audit_privacy(tmp_path / "rand")
-    assert hi["members"] == hi["nonmembers"] == 60
+    assert hi["members"] == hi["nonmembers"] == 64  # data.max_eval_samples held-out rows
     assert hi["auc"] > 0.8 and hi["member_loss_mean"] < hi["nonmember_loss_mean"]
     assert abs(lo["auc"] - 0.5) < 0.15
     assert json.loads((tmp_path / "over" / REPORT).read_text())["auc"] == hi["auc"]

@@ -24,7 +24,7 @@ from hubtune.errors import CheckpointError
 from hubtune.recipe import BackboneConfig
 
 FEATURE_KEYS = ("sampling_rate", "num_mel_bins", "mean", "std")
-DEFAULTS: dict[str, Any] = {"sampling_rate": 16000, "num_mel_bins": 64}
+DEFAULTS: dict[str, Any] = {"sampling_rate": 16000, "num_mel_bins": 64}  # 16 kHz: see kaldi_frames
 
 
 def build_spectrogram(cfg: BackboneConfig) -> Backbone:

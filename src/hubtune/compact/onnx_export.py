@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import warnings
 from pathlib import Path
 
 import torch
@@ -12,14 +13,17 @@ from hubtune.model import TEXT_KEYS, TransferModel
 
 
 class LogitsModule(nn.Module):
-    """``forward(*inputs) -> logits`` over the named model inputs: the graph ONNX records."""
+    """``forward(**inputs) -> logits`` over the named model inputs: the graph ONNX records."""
 
-    def __init__(self, model: TransferModel, names: list[str]) -> None:
+    def __init__(self, model: TransferModel) -> None:
         super().__init__()
-        self.model, self.names = model, names
+        self.model = model
 
-    def forward(self, *inputs: Tensor) -> Tensor:
-        return self.model(dict(zip(self.names, inputs, strict=True)))
+    def forward(self, input_ids: Tensor | None = None, attention_mask: Tensor | None = None,
+                token_type_ids: Tensor | None = None, pixel_values: Tensor | None = None) -> Tensor:
+        given = {"input_ids": input_ids, "attention_mask": attention_mask, "token_type_ids": token_type_ids,
+                 "pixel_values": pixel_values}
+        return self.model({k: v for k, v in given.items() if v is not None})
 
 
 def input_names(batch: dict[str, Tensor]) -> list[str]:
@@ -32,15 +36,16 @@ def input_names(batch: dict[str, Tensor]) -> list[str]:
 def export_onnx(model: TransferModel, example: dict[str, Tensor], path: Path) -> list[str]:
     """Write ``model`` as one ONNX file with a dynamic batch (and sequence) axis; returns the input names."""
     names = input_names(example)
-    args = tuple(example[n] for n in names)
+    kwargs = {n: example[n] for n in names}
     dyn = torch.export.Dim.DYNAMIC
-    shapes = tuple({0: dyn} if n == "pixel_values" else {0: dyn, 1: dyn} for n in names)
+    shapes = {n: {0: dyn} if n == "pixel_values" else {0: dyn, 1: dyn} for n in names}
     quiet = logging.getLogger("torch.onnx")
     level = quiet.level
     quiet.setLevel(logging.ERROR)
     try:
-        with torch.no_grad():
-            program = torch.onnx.export(LogitsModule(model.eval(), names), args, dynamic_shapes=shapes,
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            program = torch.onnx.export(LogitsModule(model.eval()), (), kwargs=kwargs, dynamic_shapes=shapes,
                                         input_names=names, output_names=["logits"], dynamo=True,
                                         external_data=False, verbose=False)
         program.save(str(path), external_data=False)

@@ -92,8 +92,8 @@ def summary(tallies: dict[str, Tally], files: dict[str, Path], labelled: bool) -
             "file": files[name].name,
             "size_mb": round(files[name].stat().st_size / 2**20, 3),
             "latency_ms": round(statistics.median(t.latencies_ms), 3) if t.latencies_ms else None,
-            "max_abs_logit_diff": t.max_abs_diff,
-            "agreement": t.agree / t.n if t.n else None,
+            "max_abs_logit_diff": None if name == "pytorch" else t.max_abs_diff,  # pytorch is the reference
+            "agreement": t.agree / t.n if t.n and name != "pytorch" else None,
             "accuracy": t.correct / t.n if t.n and labelled else None,
             "examples": t.n,
         }
@@ -109,12 +109,16 @@ def markdown(report: dict[str, Any]) -> str:
              "|---|---|---:|---:|---:|---:|---:|"]
     for name, r in report["models"].items():
         lines.append(f"| {name} | `{r['file']}` | {r['size_mb']:.2f} | {_num(r['latency_ms'], 2)} | "
-                     f"{r['max_abs_logit_diff']:.2e} | {_pct(r['agreement'])} | {_pct(r['accuracy'])} |")
+                     f"{_sci(r['max_abs_logit_diff'])} | {_pct(r['agreement'])} | {_pct(r['accuracy'])} |")
     return "\n".join(lines) + "\n"
 
 
 def _num(v: float | None, digits: int) -> str:
     return "—" if v is None else f"{v:.{digits}f}"
+
+
+def _sci(v: float | None) -> str:
+    return "—" if v is None else f"{v:.2e}"
 
 
 def _pct(v: float | None) -> str:

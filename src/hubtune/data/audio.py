@@ -80,7 +80,7 @@ def split_filter(acfg: AudioDataConfig, split: str) -> dict[str, set[str]] | Non
     """The split's filter as ``{field: {values}}``; None when the split is not defined."""
     spec = acfg.splits.get(split)
     if spec is None:
-        return {} if not acfg.splits and split == "train" else None
+        return {} if split == "train" and not defined_splits(acfg) else None
     if isinstance(spec, list):
         return {acfg.split_by or "": _values(spec)}
     return {("label" if k == acfg.label_field else k): _values(vals) for k, vals in spec.items()}
@@ -98,6 +98,10 @@ def _values(values: Iterable[str | int] | str | int) -> set[str]:
         m = _RANGE.match(str(v))
         out |= {str(i) for i in range(int(m.group(1)), int(m.group(2)) + 1)} if m else {str(v)}
     return out
+
+
+def defined_splits(acfg: AudioDataConfig) -> list[str]:
+    return [s for s, spec in acfg.splits.items() if spec is not None]
 
 
 def select(rows: Iterable[dict[str, str]], where: dict[str, set[str]]) -> list[dict[str, str]]:
@@ -167,9 +171,9 @@ def _source_problems(cfg: DataConfig, acfg: AudioDataConfig, prefix: str) -> lis
     if lists and not acfg.split_by:
         problems.append(f"{prefix}.audio.splits.{lists[0]}: a bare list needs data.audio.split_by (e.g. speaker), "
                         "or write {field: [values]}")
-    if acfg.splits and "train" not in acfg.splits:
+    if defined_splits(acfg) and "train" not in defined_splits(acfg):
         problems.append(f"{prefix}.audio.splits: no train filter; add splits.train")
-    if "test" in acfg.splits and cfg.test is None and prefix == "data":
+    if "test" in defined_splits(acfg) and cfg.test is None and prefix == "data":
         problems.append(f"{prefix}.test: data.audio.splits defines test but data.test is unset; add data.test: test")
     return problems
 
@@ -182,7 +186,7 @@ def _split_problems(cfg: DataConfig, acfg: AudioDataConfig, rows: list[dict[str,
                         f"(fields: {', '.join(sorted(fields))})")
         return problems
     members: dict[str, set[str]] = {}
-    for split in acfg.splits:
+    for split in defined_splits(acfg):
         where = split_filter(acfg, split) or {}
         for field, values in where.items():
             if field not in fields:

@@ -94,11 +94,12 @@ def configure(preprocessing: Preprocessing, duration: float) -> None:
 
 
 def kaldi_frames(samples: int, rate: int) -> int:
-    """Frames of a Kaldi filterbank (25 ms windows every 10 ms, edges snipped) over ``samples``."""
-    win, hop = int(rate * 0.025), int(rate * 0.010)
-    if samples < win:
-        raise DataError(f"data.audio.duration is shorter than one 25 ms analysis window at {rate} Hz; raise it")
-    return 1 + (samples - win) // hop
+    """Frames of ``ASTFeatureExtractor``'s filterbank over ``samples``: windows of 400 samples every 160,
+    edges snipped (25 ms every 10 ms at 16 kHz, the rate it is made for; its numpy path keeps these
+    sample counts at any rate, its torchaudio path scales them, so spectrogram models use 16 kHz)."""
+    if samples < 400:
+        raise DataError(f"data.audio.duration is shorter than one 400-sample analysis window at {rate} Hz; raise it")
+    return 1 + (samples - 400) // 160
 
 
 def features(waves: Sequence[np.ndarray], preprocessing: Preprocessing) -> list[torch.Tensor]:

@@ -92,3 +92,21 @@ def _log_mels(waves: list[np.ndarray], preprocessing: Preprocessing) -> list[np.
         fe = ASTFeatureExtractor(sampling_rate=rate, num_mel_bins=64, max_length=kaldi_frames(len(waves[0]), rate))
     out = fe(waves, sampling_rate=settings["sampling_rate"], return_tensors="np")["input_values"]
     return [np.asarray(x) for x in out]
+
+
+def audio_outputs(staging: Path, data: Any, evals: dict[str, Any], model: Any) -> dict[str, Any]:
+    """Per-speaker metrics (``by_speaker`` for metrics.json) and ``spectrograms.png`` for the card."""
+    out: dict[str, Any] = {"by_speaker": {}, "image": None}
+    classify = model.head_spec.problem_type == "single_label_classification"
+    for split, ev in evals.items():
+        groups = split_groups(getattr(data, split, None))
+        if classify and groups and len(groups) == len(ev.predictions):
+            out["by_speaker"][split] = group_metrics(ev.predictions, ev.references, groups)
+    split = "test" if "test" in evals else next(iter(evals), None)
+    table = getattr(data, split, None) if split else None
+    if classify and table is not None and data.labels and save_spectrograms(
+            staging / "spectrograms.png", table, evals[split].predictions, evals[split].references, data.labels,
+            model.preprocessing):
+        out["image"] = "spectrograms.png"
+        out["image_split"] = split
+    return out

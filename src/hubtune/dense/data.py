@@ -117,15 +117,15 @@ def build_transform(size: tuple[int, int], mean: Any, std: Any, training: bool) 
     """torchvision v2: flips and scale-crops move the mask with the image (nearest for the mask)."""
     from torchvision.transforms import v2
 
-    steps: list[Any] = [v2.ToImage()]
+    # PIL images are resized by PIL (bilinear), as a plain ``image.resize`` would; the mask by nearest
     if training:
-        steps += [v2.RandomResizedCrop(size, scale=(0.5, 1.0), ratio=(size[1] / size[0] * 0.8, size[1] / size[0] * 1.25),
-                                       antialias=True),
-                  v2.RandomHorizontalFlip()]
+        aspect = size[1] / size[0]
+        steps: list[Any] = [v2.RandomResizedCrop(size, scale=(0.5, 1.0), ratio=(aspect * 0.8, aspect * 1.25)),
+                            v2.RandomHorizontalFlip()]
     else:
-        steps.append(v2.Resize(size, antialias=True))
+        steps = [v2.Resize(size)]
     # a plain dtype converts images only: the mask keeps its integer class ids
-    steps += [v2.ToDtype(torch.float32, scale=True), v2.Normalize(mean=list(mean), std=list(std))]
+    steps += [v2.ToImage(), v2.ToDtype(torch.float32, scale=True), v2.Normalize(mean=list(mean), std=list(std))]
     return v2.Compose(steps)
 
 

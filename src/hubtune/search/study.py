@@ -53,8 +53,8 @@ def make_storage(url: str, max_retries: int) -> RDBStorage:
         except Exception as e:  # SQLAlchemy and driver errors alike
             if attempt == 4 or ("already exists" not in str(e) and "locked" not in str(e)):
                 raise SearchError(f"cannot open the search storage {shown_url(url)}: {type(e).__name__}: "
-                                  f"{str(e)[:300]} (check search.storage; install its driver, e.g. psycopg2 "
-                                  "for postgresql://)") from None
+                                  f"{str(e)[:300]} (check search.storage; install its driver, e.g. "
+                                  "`pip install 'psycopg[binary]'` for postgresql://)") from None
             time.sleep(0.5 + attempt)
     raise AssertionError("unreachable")
 

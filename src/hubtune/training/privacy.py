@@ -181,7 +181,8 @@ class PrivateTraining:
         t.train_set.set_epoch(epoch)
         sampler = self._batch_sampler(epoch)
         return DataLoader(t.train_set, batch_sampler=_Skip(sampler, skip) if skip else sampler,
-                          collate_fn=_collate_or_none(t.data.collate_fn), num_workers=t.recipe.data.num_workers)
+                          collate_fn=_collate_or_none(t.data.collate_fn), num_workers=t.recipe.data.num_workers,
+                          generator=torch.Generator().manual_seed(t.recipe.seed))  # not the global RNG: exact resume
 
     # -------------------------------------------------------------- loop
     def train_epoch(self, bar: Any) -> None:

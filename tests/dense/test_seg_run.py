@@ -1,0 +1,126 @@
+"""Semantic segmentation end to end on real CamVid with the real ImageNet EfficientNet-Lite0 (PyPI) encoder:
+train, streamed metrics, smp export loaded by plain smp in a process that never imports hubtune, card, eval,
+predict; and the frozen-encoder strategy."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import hubtune
+from hubtune.cli import main
+
+REPO = Path(__file__).resolve().parents[2]
+RECIPE = REPO / "recipes" / "segmentation" / "camvid.yaml"
+SMALL = {"train": {"epochs": 1, "batch_size": 4, "log_every": 1}, "seed": 0,
+         "data": {"image_size": 64, "max_train_samples": 8, "max_eval_samples": 4}}
+
+
+def _train(out: Path, **extra) -> hubtune.run.RunResult:
+    recipe = hubtune.load_recipe(RECIPE, {**SMALL, "output_dir": str(out), **extra})
+    return hubtune.train(recipe, overwrite=True)
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory, data_root):
+    return _train(tmp_path_factory.mktemp("seg") / "out")
+
+
+def test_prepare_puts_the_imagenet_weights_into_the_smp_encoder(data_root):
+    from hubtune.backbones import build_backbone
+    from hubtune.dense.segmentation import SEGMENTATION
+
+    recipe = hubtune.load_recipe(RECIPE)
+    backbone = build_backbone(recipe.backbone)
+    expected = {k: v.clone() for k, v in backbone.module.state_dict().items()}
+    encoder, head = SEGMENTATION.prepare(backbone, 11, recipe.head)
+    got = encoder.module.model.state_dict()
+    assert len(got) > 200 and all(torch.equal(got[k], expected[k]) for k in got)
+    logits = head(encoder.module(torch.randn(2, 3, 64, 96)))
+    assert logits.shape == (2, 11, 64, 96)
+
+
+def test_run_writes_metrics_card_and_smp_layout(run):
+    out = run.output_dir
+    val = run.metrics["validation"]
+    assert 0.0 <= val["miou"] <= 1.0 and 0.0 < val["pixel_accuracy"] <= 1.0
+    assert any(k.startswith("iou_") for k in val)
+    saved = json.loads((out / "metrics.json").read_text())["metrics"]["validation"]
+    assert saved["miou"] == pytest.approx(val["miou"])
+    config = json.loads((out / "config.json").read_text())
+    assert config["_model_class"] == "Unet" and config["encoder_name"] == "tu-tf_efficientnet_lite0"
+    card = (out / "README.md").read_text()
+    assert "## Segmentation" in card and "| road |" in card and "Ignore index | `11`" in card
+    assert "name: miou" in card and "smp.from_pretrained" in card
+    picture = Image.open(out / "predictions_overlay.png")
+    assert picture.width == 3 * 240 and "predictions_overlay.png" in card
+
+
+PLAIN = """
+import sys, json, numpy as np, torch, segmentation_models_pytorch as smp
+from PIL import Image
+folder, path, rows, cols = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+model = smp.from_pretrained(folder).eval()
+im = Image.open(path).convert("RGB").resize((cols, rows), Image.BILINEAR)
+x = (torch.from_numpy(np.asarray(im, dtype=np.float32) / 255) - 0.5) / 0.5
+with torch.no_grad():
+    logits = model(x.permute(2, 0, 1)[None])
+np.save(sys.argv[5], logits.numpy())
+print(json.dumps(sorted(m for m in sys.modules if m.startswith("hubtune"))))
+"""
+
+
+def test_plain_smp_loads_the_export_and_predicts_the_same(run, data_root, tmp_path):
+    """The card's recipe (PIL resize, mean/std 0.5) in a process without hubtune == hubtune's loaded model."""
+    from hubtune.dense.overlay import segment
+    from hubtune.export import load_exported
+
+    image = sorted((data_root / "camvid" / "validation" / "images").iterdir())[0]
+    proc = subprocess.run([sys.executable, "-c", PLAIN, str(run.output_dir), str(image), "64", "96",
+                           str(tmp_path / "plain.npy")], capture_output=True, text=True, check=True)
+    assert proc.stdout.strip().splitlines()[-1] == "[]"  # hubtune was never imported
+    plain = torch.from_numpy(np.load(tmp_path / "plain.npy"))
+    model = load_exported(run.output_dir)
+    assert model.preprocessing.data_config["input_size"][-2:] == [64, 96]
+    ours, _ = segment(model, Image.open(image))
+    theirs = torch.nn.functional.interpolate(plain, size=(180, 240), mode="bilinear").argmax(1)[0].numpy()
+    assert (ours == theirs).mean() == 1.0
+
+
+def test_eval_and_predict_on_the_output_folder(run, data_root, tmp_path, capsys):
+    again = hubtune.evaluate(run.output_dir, split="validation")
+    assert again["miou"] == pytest.approx(run.metrics["validation"]["miou"], abs=1e-6)
+    images = [str(p) for p in sorted((data_root / "camvid" / "validation" / "images").iterdir())[:2]]
+    assert main(["predict", str(run.output_dir), *images, "--out", str(tmp_path / "p")]) == 0
+    assert "predictions.json" in capsys.readouterr().out
+    result = json.loads((tmp_path / "p" / "predictions.json").read_text())
+    row = result["predictions"][0]
+    mask = np.asarray(Image.open(tmp_path / "p" / row["mask"]))
+    assert mask.shape == (180, 240) and mask.max() <= 10
+    assert sum(c["pixel_share"] for c in row["classes"].values()) == pytest.approx(1.0, abs=1e-3)
+    assert Image.open(tmp_path / "p" / row["overlay"]).size == (240, 180)
+    hubtune.predict_masks(run.output_dir, images[:1], tmp_path / "q", threshold=0.99)
+    strict = np.asarray(Image.open(tmp_path / "q" / row["mask"]))
+    assert (strict == 255).mean() > (mask == 255).mean()  # low-score pixels left unlabelled
+    assert main(["predict", str(run.output_dir), str(tmp_path / "missing.jpg")]) == 2
+
+
+def test_linear_probe_trains_the_decoder_on_a_frozen_imagenet_encoder(tmp_path, data_root):
+    from hubtune.backbones import build_backbone
+
+    result = _train(tmp_path / "lp", strategy={"type": "linear_probe"})
+    pretrained = build_backbone(hubtune.load_recipe(RECIPE).backbone).module.state_dict()
+    from safetensors.torch import load_file
+
+    saved = load_file(str(result.output_dir / "model.safetensors"))
+    conv = "encoder.model.conv_stem.weight"
+    assert torch.equal(saved[conv], pretrained["conv_stem.weight"])  # the encoder did not move
+    assert result.trainable_params < result.total_params / 2
+    assert "miou" in result.metrics["validation"]
