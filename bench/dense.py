@@ -56,8 +56,9 @@ def plain_agreement(folder: Path, count: int = 5) -> float:
     model = load_exported(folder).eval()
     pre = model.preprocessing.data_config
     images = sorted((shared_data() / "camvid" / "validation" / "images").iterdir())[:count]
-    from hubtune.dense.data import build_transform
     from PIL import Image
+
+    from hubtune.dense.data import build_transform
 
     transform = build_transform(tuple(pre["input_size"][-2:]), pre["mean"], pre["std"], training=False)
     with torch.no_grad():

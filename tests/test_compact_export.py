@@ -93,10 +93,13 @@ def test_timm_model_through_the_cli(trained_vision: Path, tmp_path: Path, capsys
                  "--latency-examples", "2"]) == 0
     assert "| onnx-int8 | `model.int8.onnx` |" in capsys.readouterr().out
     model = load_exported(folder).eval()
-    pixels = torch.randn(3, *model.preprocessing.data_config["input_size"], generator=torch.Generator().manual_seed(0))
+    sess = session(folder / "onnx" / "model.onnx")
+    _, *chw = sess.get_inputs()[0].shape  # batch is dynamic; the image size is the recipe's (64)
+    assert chw == [3, 64, 64]
+    pixels = torch.randn(3, *chw, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
         ref = model({"pixel_values": pixels}).numpy()
-    got = session(folder / "onnx" / "model.onnx").run(["logits"], {"pixel_values": pixels.numpy()})[0]
+    got = sess.run(["logits"], {"pixel_values": pixels.numpy()})[0]
     np.testing.assert_allclose(got, ref, atol=1e-4)
     assert json.loads((folder / "onnx" / "compact.json").read_text())["models"]["onnx"]["agreement"] == 1.0
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from hubtune.version import __version__
 
-_API = ("evaluate", "load_recipe", "predict", "pull", "push", "rank", "train", "validate")
+_API = ("evaluate", "load_recipe", "predict", "predict_masks", "pull", "push", "rank", "train", "validate")
 __all__ = ["__version__", *_API]
 
 

@@ -40,7 +40,7 @@ def write_artifacts(recipe: Recipe, model: Any, state: Any, strategy: Any, data:
     atomic_write_json(staging / "metrics.json", {
         "metrics": result.metrics, "best_epoch": state.best_epoch, "best_value": state.best_value,
         "trainable_params": result.trainable_params, "total_params": result.total_params,
-        "strategy": redact(strategy.describe()), "history": state.history,
+        "processes": result.processes, "strategy": redact(strategy.describe()), "history": state.history,
         **({"privacy": state.privacy} if getattr(state, "privacy", None) else {}),
         **({"by_speaker": audio["by_speaker"]} if audio.get("by_speaker") else {}),
     })

@@ -38,9 +38,9 @@ def _eval(args: argparse.Namespace) -> int:
 
 
 def _predict(args: argparse.Namespace) -> int:
-    from hubtune import api
     from pathlib import Path
 
+    from hubtune import api
     from hubtune.inference import is_dense
 
     if args.out is not None or args.threshold is not None or is_dense(Path(args.output_dir)):

@@ -30,7 +30,8 @@ class PrivacyConfig(BaseModel):
     accountant: Literal["prv", "rdp"] = "prv"
     clipping: Literal["flat", "per_layer"] = Field("flat", description="per_layer: C split evenly as C/sqrt(k)")
     poisson_sampling: bool = Field(True, description="the guarantee assumes Poisson sampling; off = shuffled batches")
-    fix_batchnorm: bool = Field(True, description="replace trainable BatchNorm by GroupNorm (false: refuse such models)")
+    batchnorm: Literal["freeze", "refuse"] = Field(
+        "freeze", description="trainable BatchNorm: freeze it at its pretrained statistics, or refuse the run")
     train_embeddings: bool = Field(False, description="transformers: let the token embeddings train too")
 
     @model_validator(mode="after")

@@ -28,6 +28,7 @@ class RunResult:
     trainable_params: int
     total_params: int
     pushed: str | None = None
+    processes: int = 1  # Accelerate processes that trained it
 
 
 def prepare_output_dir(path: Path, *, overwrite: bool, resume: bool) -> None:
@@ -125,7 +126,7 @@ def _train(recipe: Recipe, *, overwrite: bool, resume: str | None, push: bool | 
     metrics = {split: e.metrics for split, e in evals.items()}
     unwrapped = trainer.export_model()  # every rank: under FSDP this gathers the full state dict
     trainable, total = unwrapped.count_parameters()
-    result = RunResult(output_dir, metrics, trainable, total)
+    result = RunResult(output_dir, metrics, trainable, total, processes=accelerator.num_processes)
     if accelerator.is_main_process:
         from hubtune.artifacts import write_artifacts
 

@@ -99,6 +99,8 @@ class SearchConfig(_Strict):
     enqueue: list[dict[str, Any]] = Field(default_factory=list, description="value sets to try first "
                                           "(keys of the space), e.g. known good settings")
     max_retries: int = Field(1, ge=0, description="retries of a trial whose worker died")
+    accelerate_config: str | None = Field(None, description="run each trial as `accelerate launch --config_file "
+                                          "PATH -m hubtune train ...` (several processes or GPUs per trial)")
 
     @field_validator("sampler", "pruner", mode="before")
     @classmethod

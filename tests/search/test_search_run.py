@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from search_helpers import digits_recipe, hubtune, states, trials
+from search_helpers import REPO, digits_recipe, hubtune, states, trials
 
 from hubtune.cli import main
 
@@ -92,3 +92,21 @@ def test_a_conditional_key_is_sampled_only_when_its_condition_holds(tmp_path: Pa
     recipe = write_recipe(digits_recipe(tmp_path / "s", {"space": space, "n_trials": 2}))
     assert main(["search", str(recipe), "--check"]) == 0
     assert "valid" in capsys.readouterr().out
+
+
+def test_each_trial_can_run_under_accelerate_launch(tmp_path: Path, write_recipe, search_env) -> None:
+    """``search.accelerate_config``: every trial is a 2-process ``accelerate launch`` run (CPU, gloo)."""
+    out = tmp_path / "search"
+    search = {"space": {"train.lr": {"log_uniform": [1.0e-2, 1.0e-1]}}, "n_trials": 1, "enqueue_base": False,
+              "pruner": "none", "accelerate_config": str(REPO / "recipes/accelerate/cpu_2proc.yaml")}
+    recipe = write_recipe(digits_recipe(out, search, train={"epochs": 1}))
+    env = {**search_env, "ACCELERATE_USE_CPU": "true"}
+    done = hubtune(["search", str(recipe)], env, timeout=600)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    (trial,) = trials(out)
+    assert trial.state.name == "COMPLETE"
+    report = json.loads(Path(trial.user_attrs["folder"], "metrics.json").read_text())
+    assert report["processes"] == 2 and trial.value == report["metrics"]["validation"]["accuracy"]
+    bad = write_recipe(digits_recipe(tmp_path / "bad", {**search, "accelerate_config": "nope.yaml"}), "bad.yaml")
+    refused = hubtune(["search", str(bad)], env)
+    assert refused.returncode == 2 and "search.accelerate_config" in refused.stderr

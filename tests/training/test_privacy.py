@@ -11,7 +11,14 @@ import pytest
 import torch
 from opacus import GradSampleModule
 from torch import nn
-from training_helpers import assert_bitwise_equal, cli_env, hubtune_cmd, mlp_recipe, run_until_checkpoint, train_in_process
+from training_helpers import (
+    assert_bitwise_equal,
+    cli_env,
+    hubtune_cmd,
+    mlp_recipe,
+    run_until_checkpoint,
+    train_in_process,
+)
 
 from hubtune.errors import RecipeError
 from hubtune.privacy_schema import PrivacyConfig
@@ -68,6 +75,7 @@ def _tiny(**privacy) -> dict:
     ({"train": {"precision": "fp16"}}, "train.precision"),
     ({"train": {"compile": True}}, "train.compile"),
     ({"strategy": {"type": "linear_probe", "freeze_bn": False}}, "strategy.freeze_bn"),
+    ({"adaptation": {"method": "mmd", "target": {"format": "digits"}}}, "adaptation"),
     ({"data": {"validation": "train"}, "eval": {"early_stopping": {"metric": "loss"}}}, "eval.early_stopping"),
 ])
 def test_refused_combinations(patch: dict, key: str) -> None:
@@ -107,23 +115,21 @@ def test_refusal_exits_2_before_any_weight_loads(tmp_path: Path, capsys) -> None
     assert not out.exists()
 
 
-def test_batchnorm_becomes_groupnorm_keeping_timm_activation() -> None:
+def test_trainable_batchnorm_is_frozen_at_its_statistics_or_refused() -> None:
     import timm
-    from timm.layers import BatchNormAct2d, GroupNormAct
 
     model = timm.create_model("tf_efficientnet_lite0", pretrained=False, num_classes=2, drop_rate=0.0)
     x = torch.randn(2, 3, 32, 32)
-    bns = [n for n, m in model.named_modules() if isinstance(m, BatchNormAct2d)]
-    with pytest.raises(RecipeError, match="fix_batchnorm"):
-        prepare_private_model(model, PrivacyConfig(noise_multiplier=1, fix_batchnorm=False))
-    replaced = prepare_private_model(model, PrivacyConfig(noise_multiplier=1))
-    assert replaced == bns and len(bns) > 10
-    gn = model.get_submodule(bns[0])
-    assert isinstance(gn, GroupNormAct) and not isinstance(gn.act, nn.Identity)
-    assert not any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
+    bns = [n for n, m in model.named_modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    with pytest.raises(RecipeError, match=r"privacy\.batchnorm"):
+        prepare_private_model(model, PrivacyConfig(noise_multiplier=1, batchnorm="refuse"))
+    assert prepare_private_model(model, PrivacyConfig(noise_multiplier=1)) == bns and len(bns) > 10
+    assert not any(p.requires_grad for n in bns for p in model.get_submodule(n).parameters())
+    assert model.conv_stem.weight.requires_grad
     model.train()
-    one = model(x[:1])
-    assert torch.allclose(model(x)[:1], one, rtol=1e-4, atol=1e-4)  # each example's output no longer depends on the others
+    assert not torch.allclose(model(x)[:1], model(x[:1]), atol=1e-3)  # train-mode BatchNorm mixes the batch
+    eval_frozen_batchnorm(model)
+    assert torch.allclose(model(x)[:1], model(x[:1]), rtol=1e-4, atol=1e-4)  # now each example stands alone
 
 
 def test_frozen_batchnorm_stays_and_runs_in_eval_mode() -> None:
@@ -194,16 +200,44 @@ def test_resume_refuses_changed_data(tmp_path: Path, capsys) -> None:
 def test_audit_separates_an_overfitted_model_from_a_random_one(tmp_path: Path) -> None:
     from hubtune.privacy_audit import REPORT, ROC_IMAGE, audit_privacy
 
-    base = {"data": {"max_train_samples": 120, "validation_size": 0.5, "augment": False},
-            "train": {"checkpoint_every": None, "lr": 0.02, "weight_decay": 0.0, "scheduler": "constant",
-                      "batch_size": 10, "epochs": 60}, "eval": {"early_stopping": None, "keep_best": False},
+    base = {"data": {"max_train_samples": 30, "validation_size": 0.5, "augment": False},
+            "train": {"checkpoint_every": None, "lr": 0.01, "weight_decay": 0.0, "scheduler": "constant",
+                      "batch_size": 10, "epochs": 150}, "eval": {"early_stopping": None, "keep_best": False},
             "backbone": {"kwargs": {"in_features": 64, "hidden": [256], "dropout": 0.0}}}
     over = mlp_recipe(tmp_path, tmp_path / "over", **base)
     rand = mlp_recipe(tmp_path, tmp_path / "rand", **{**base, "train": {**base["train"], "lr": 1e-9, "epochs": 1}})
     assert train_in_process(str(over)) == 0 and train_in_process(str(rand)) == 0
     hi, lo = audit_privacy(tmp_path / "over"), audit_privacy(tmp_path / "rand")
-    assert hi["members"] == hi["nonmembers"] == 64  # data.max_eval_samples held-out rows
+    assert hi["members"] == hi["nonmembers"] == 30
     assert hi["auc"] > 0.8 and hi["member_loss_mean"] < hi["nonmember_loss_mean"]
     assert abs(lo["auc"] - 0.5) < 0.15
     assert json.loads((tmp_path / "over" / REPORT).read_text())["auc"] == hi["auc"]
     assert (tmp_path / "over" / ROC_IMAGE).read_bytes()[:4] == b"\x89PNG"
+
+
+@pytest.mark.parametrize(("family", "strategy"), [
+    ("text", {"type": "peft", "method": "lora", "target_modules": ["query", "value"]}),
+    ("text", {"type": "full"}),
+    ("text", {"type": "bitfit"}),
+    ("vision", {"type": "full"}),
+    ("vision", {"type": "linear_probe"}),
+])
+def test_strategies_train_privately(tmp_path: Path, family: str, strategy: dict, tiny_text_recipe,
+                                    tiny_vision_recipe) -> None:
+    import yaml
+    from safetensors.torch import load_file
+
+    make = tiny_text_recipe if family == "text" else tiny_vision_recipe
+    recipe = make(tmp_path / "out", strategy=strategy, privacy={"noise_multiplier": 1.0},
+                  train={"epochs": 1, "batch_size": 8, "grad_accum": 2})
+    path = tmp_path / "r.yaml"
+    path.write_text(yaml.safe_dump(recipe))
+    assert train_in_process(str(path)) == 0
+    p = _privacy(tmp_path / "out")
+    assert p["epsilon"] > 0 and p["steps"] == 3 and p["logical_batch"] == 16
+    if family == "text":  # the embeddings stay as pretrained (frozen by default); the encoder trains under full
+        base = load_file(str(Path(recipe["backbone"]["name"]) / "model.safetensors"))
+        out = load_file(str(tmp_path / "out" / "model.safetensors"))
+        emb, query = "embeddings.word_embeddings.weight", "encoder.layer.0.attention.self.query.weight"
+        assert torch.equal(out[f"bert.{emb}"], base[emb])
+        assert torch.equal(out[f"bert.{query}"], base[query]) == (strategy["type"] == "bitfit")

@@ -90,7 +90,7 @@ def configure(preprocessing: Preprocessing, duration: float) -> None:
     settings["duration"] = float(duration)
     fe = preprocessing.feature_extractor
     if settings.get("input") == SPECTROGRAM_IMAGE and hasattr(fe, "max_length"):
-        fe.max_length = kaldi_frames(int(round(duration * fe.sampling_rate)), fe.sampling_rate)
+        fe.max_length = kaldi_frames(round(duration * fe.sampling_rate), fe.sampling_rate)
 
 
 def kaldi_frames(samples: int, rate: int) -> int:
@@ -130,8 +130,16 @@ class AudioTransform:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        self._rng = np.random.default_rng(self.seed)
         self._key = input_key(self.preprocessing)
+        self._rng_seed: int | None = None
+
+    @property
+    def _rng(self) -> np.random.Generator:
+        """A generator seeded from torch's seed of this process: DataLoader workers get a new one every epoch."""
+        if self._rng_seed != torch.initial_seed():
+            self._rng_seed = torch.initial_seed()
+            self._gen = np.random.default_rng([self._rng_seed % 2**63, self.seed])
+        return self._gen
 
     def __call__(self, batch: dict[str, list[Any]]) -> dict[str, list[Any]]:
         out: dict[str, list[Any]] = {self._key: self.inputs(batch["audio"])}
@@ -142,7 +150,7 @@ class AudioTransform:
     def waves(self, paths: Sequence[str]) -> list[np.ndarray]:
         settings = audio_settings(self.preprocessing)
         rate = int(settings["sampling_rate"])
-        n = int(round(settings["duration"] * rate))
+        n = round(settings["duration"] * rate)
         waves = []
         for path in paths:
             wave = load_waveform(path, rate)

@@ -109,7 +109,7 @@ def model_size(first_image: Path, image_size: int | None) -> tuple[int, int]:
     with Image.open(first_image) as img:
         w, h = img.size
     rows = image_size or h
-    snap = lambda v: max(32, int(round(v / 32)) * 32)  # noqa: E731
+    snap = lambda v: max(32, round(v / 32) * 32)  # noqa: E731
     return snap(rows), snap(rows * w / h)
 
 
@@ -198,7 +198,7 @@ def build_segmentation_data(cfg: Any, preprocessing: Any, *, seed: int,
 def _carve(pairs: list[tuple[Path, Path]], size: float, seed: int) -> tuple[list, list]:
     rng = np.random.default_rng(seed)
     order = rng.permutation(len(pairs))
-    n = max(1, int(round(len(pairs) * size)))
+    n = max(1, round(len(pairs) * size))
     held = set(order[:n].tolist())
     return [p for i, p in enumerate(pairs) if i not in held], [p for i, p in enumerate(pairs) if i in held]
 

@@ -14,8 +14,10 @@ import json
 import os
 import signal
 from collections.abc import Callable
+from pathlib import Path
 
 PRUNED_EXIT = 77
+PRUNED_MARK = ".pruned"  # written into the trial folder before exiting: a multi-process launcher has its own code
 ENV_PREFIX = "HUBTUNE_SEARCH_"
 HOOK = "hubtune.search.child:pruning_hook"
 
@@ -57,6 +59,9 @@ def pruning_hook() -> Callable[[int, dict[str, float]], None] | None:
         trial.report(float(metrics[metric]), epoch)
         if trial.should_prune():
             print(f"pruned after epoch {epoch}: {metric}={metrics[metric]:.4f}", flush=True)
+            folder = env.get(ENV_PREFIX + "FOLDER")
+            if folder:
+                Path(folder, PRUNED_MARK).touch()
             raise SystemExit(PRUNED_EXIT)
 
     return hook

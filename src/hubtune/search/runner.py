@@ -71,6 +71,9 @@ def load_search(path: str, overrides: list[str] | None = None, output_dir: str |
         raise RecipeError("search: missing; add a search: block with a space and a budget (see recipes/search/)",
                           source=path)
     cfg = recipe.search
+    if cfg.accelerate_config and not Path(cfg.accelerate_config).is_file():
+        raise RecipeError(f"search.accelerate_config: {cfg.accelerate_config} does not exist (an `accelerate config` "
+                          "YAML; see recipes/accelerate/)", source=path)
     metric = cfg.metric or recipe.eval.best_metric or recipe.eval.metrics[0]
     direction = cfg.direction or ("maximize" if greater_is_better(metric) else "minimize")
     out = Path(output_dir or recipe.output_dir)
@@ -122,7 +125,8 @@ def _optimize(search: Search, study: optuna.Study, url: str) -> None:
         trial.set_user_attr("folder", str(folder))
         print(f"trial {trial.number}: " + ", ".join(f"{k}={v}" for k, v in values.items()), flush=True)
         try:
-            return run_trial(TrialRun(folder, url, study.study_name, trial._trial_id, search.metric, pruner), recipe)
+            return run_trial(TrialRun(folder, url, study.study_name, trial._trial_id, search.metric, pruner,
+                                      search.cfg.accelerate_config), recipe)
         except TrialStopped:
             raise optuna.TrialPruned() from None
         except TrialFailed as e:

@@ -15,7 +15,7 @@ import yaml
 
 from hubtune.atomic import atomic_write_text
 from hubtune.redact import redact
-from hubtune.search.child import ENV_PREFIX, HOOK, PRUNED_EXIT
+from hubtune.search.child import ENV_PREFIX, HOOK, PRUNED_EXIT, PRUNED_MARK
 from hubtune.training.trainer import EPOCH_HOOK_ENV
 
 
@@ -37,6 +37,7 @@ class TrialRun:
     trial_id: int
     metric: str
     pruner: dict[str, Any]
+    accelerate_config: str | None = None
 
 
 def write_recipe(path: Path, recipe: Any) -> None:
@@ -48,19 +49,28 @@ def run_trial(run: TrialRun, recipe: Any, timeout: float | None = None) -> float
     """Train ``recipe`` in a child process that reports each epoch to the study; returns its score."""
     env = {ENV_PREFIX + "STORAGE": run.storage, ENV_PREFIX + "STUDY": run.study,
            ENV_PREFIX + "TRIAL_ID": str(run.trial_id), ENV_PREFIX + "PRUNER": json.dumps(run.pruner)}
-    return run_child(run.folder, recipe, run.metric, env, timeout)
+    return run_child(run.folder, recipe, run.metric, env, timeout, run.accelerate_config)
 
 
 def run_child(folder: Path, recipe: Any, metric: str, env: dict[str, str] | None = None,
-              timeout: float | None = None) -> float:
+              timeout: float | None = None, accelerate_config: str | None = None) -> float:
     """Train ``recipe`` (its output_dir is ``folder``) in a child process; the score is the validation
-    ``metric`` of the model it keeps. The recipe and the log sit next to the folder (``NNN.yaml``, ``NNN.log``)."""
+    ``metric`` of the model it keeps. The recipe and the log sit next to the folder (``NNN.yaml``, ``NNN.log``).
+
+    With ``accelerate_config`` the child is ``accelerate launch --config_file PATH -m hubtune train``: the
+    values were sampled here, in the worker, so every rank trains the same recipe file."""
     folder.parent.mkdir(parents=True, exist_ok=True)
     recipe_file, log_file = folder.with_suffix(".yaml"), folder.with_suffix(".log")
     write_recipe(recipe_file, recipe)
+    (folder / PRUNED_MARK).unlink(missing_ok=True)
     env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {}), ENV_PREFIX + "METRIC": metric,
-           ENV_PREFIX + "PARENT": str(os.getpid()), EPOCH_HOOK_ENV: HOOK}
-    cmd = [sys.executable, "-m", "hubtune", "train", str(recipe_file), "--overwrite"]
+           ENV_PREFIX + "FOLDER": str(folder), EPOCH_HOOK_ENV: HOOK}
+    train = ["-m", "hubtune", "train", str(recipe_file), "--overwrite"]
+    if accelerate_config:  # the ranks' parent is the launcher, not this worker: no parent check in the child
+        cmd = [sys.executable, "-m", "accelerate.commands.launch", "--config_file", accelerate_config, *train]
+    else:
+        env[ENV_PREFIX + "PARENT"] = str(os.getpid())
+        cmd = [sys.executable, *train]
     if shutil.which("setpriv"):  # util-linux: the training dies with this worker from its first instruction
         cmd = ["setpriv", "--pdeathsig", "KILL", "--", *cmd]
     with open(log_file, "wb") as log:
@@ -71,7 +81,7 @@ def run_child(folder: Path, recipe: Any, metric: str, env: dict[str, str] | None
             proc.kill()
             proc.wait()
             raise
-    if code == PRUNED_EXIT:
+    if code == PRUNED_EXIT or (code != 0 and (folder / PRUNED_MARK).exists()):  # a launcher reports its own code
         raise TrialStopped(f"pruned (see {log_file})")
     if code != 0:
         raise TrialFailed(f"trial process exited with {code}: {log_tail(log_file)}")

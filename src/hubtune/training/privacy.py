@@ -36,54 +36,39 @@ from hubtune.training.sampling import EpochShuffleSampler
 # ------------------------------------------------------------------ model surgery
 
 
-def _groups(channels: int) -> int:
-    return math.gcd(channels, 32)
-
-
-def _group_norm_for(bn: _BatchNorm) -> nn.Module:
-    """A GroupNorm for ``bn``; timm's BatchNormAct2d keeps its activation (GroupNormAct)."""
-    if hasattr(bn, "act") and hasattr(bn, "drop"):
-        from timm.layers import GroupNormAct
-
-        new: nn.Module = GroupNormAct(bn.num_features, _groups(bn.num_features), eps=bn.eps, affine=bn.affine,
-                                      apply_act=False)
-        new.act, new.drop = bn.act, bn.drop
-    else:
-        new = nn.GroupNorm(_groups(bn.num_features), bn.num_features, eps=bn.eps, affine=bn.affine)
-    if bn.affine:
-        new.weight.requires_grad_(bn.weight.requires_grad)
-        new.bias.requires_grad_(bn.bias.requires_grad)
-    return new.to(next(bn.parameters()).device) if bn.affine else new
-
-
 def _trainable(module: nn.Module) -> bool:
     return any(p.requires_grad for p in module.parameters(recurse=False))
 
 
 def prepare_private_model(model: nn.Module, cfg: PrivacyConfig) -> list[str]:
-    """Make ``model`` fit DP-SGD in place; returns the names of the BatchNorm layers replaced.
+    """Make ``model`` fit DP-SGD in place; returns the names of the BatchNorm layers frozen.
 
-    Trainable BatchNorm mixes the examples of a batch: it becomes GroupNorm (Opacus's fix) or,
-    with ``fix_batchnorm: false``, the run is refused. Frozen BatchNorm stays, held in eval mode
-    during training (:func:`eval_frozen_batchnorm`). Transformer embeddings freeze unless
-    ``train_embeddings``."""
+    A training-mode BatchNorm normalises with the batch's statistics, so each example's output
+    depends on the others. With ``batchnorm: freeze`` (default) trainable BatchNorm layers are
+    frozen and run in eval mode (their pretrained statistics: a fixed per-example affine map),
+    which keeps the exported model native; ``refuse`` stops the run instead. (Opacus's GroupNorm
+    replacement is not used: plain timm could not load the result.) Transformer embeddings
+    freeze unless ``train_embeddings``."""
     if getattr(model, "family", None) == "transformers" and not cfg.train_embeddings:
         for name, p in model.named_parameters():
             if ".embeddings." in name:
                 p.requires_grad_(False)
     targets = [(n, m) for n, m in model.named_modules() if isinstance(m, _BatchNorm) and _trainable(m)]
-    if targets and not cfg.fix_batchnorm:
-        raise RecipeError(f"privacy.fix_batchnorm: the model has {len(targets)} trainable BatchNorm layer(s) "
-                          f"({targets[0][0]}, ...), which mix the examples of a batch; set fix_batchnorm: true "
-                          "(GroupNorm) or use a strategy that freezes them (linear_probe, peft)")
-    for name, bn in targets:
-        parent_name, _, child = name.rpartition(".")
-        setattr(model.get_submodule(parent_name) if parent_name else model, child, _group_norm_for(bn))
+    if targets and cfg.batchnorm == "refuse":
+        raise RecipeError(f"privacy.batchnorm: the model has {len(targets)} trainable BatchNorm layer(s) "
+                          f"({targets[0][0]}, ...), which mix the examples of a batch; set privacy.batchnorm: "
+                          "freeze (pretrained statistics, frozen affine) or use linear_probe / peft")
+    for _, bn in targets:
+        for p in bn.parameters(recurse=False):
+            p.requires_grad_(False)
     return [n for n, _ in targets]
 
 
 def eval_frozen_batchnorm(model: nn.Module) -> None:
-    """Frozen BatchNorm layers use their running statistics (a per-example function) in training."""
+    """Frozen BatchNorm layers use their running statistics (a per-example function) in training.
+
+    Buffers are not parameters: without this, train mode would also update the running statistics
+    from the private batches outside the DP accounting."""
     for m in model.modules():
         if isinstance(m, _BatchNorm) and not _trainable(m):
             m.eval()
