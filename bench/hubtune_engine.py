@@ -1,7 +1,7 @@
 """hubtune's own training loop, timed in-process: ``hubtune.training.trainer.Trainer.fit``.
 
 The run is the real one (Accelerate prepare, autocast, accumulate, clipping, scheduler,
-fused AdamW on CUDA, ``train.compile`` / ``train.channels_last``), on a ``max_steps`` budget
+fused AdamW (CUDA and CPU), ``train.compile`` / ``train.channels_last``), on a ``max_steps`` budget
 with no validation split, so no evaluation runs. Timing comes from the trainer's own log
 windows (``train.log_every`` steps each, ended by a host sync): the first ``warmup_windows``
 windows (compilation, allocator warmup, loader start) are dropped, the median of the rest kept.

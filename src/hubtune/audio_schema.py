@@ -21,6 +21,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
+SPECTROGRAM_IMAGE = "spectrogram_image"  # Preprocessing.data_config["audio"]["input"]: log-mels → pixel_values
+
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")

@@ -84,9 +84,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("overrides", nargs="*", metavar="key=value", help="override the saved recipe, e.g. data.test=...")
     p.set_defaults(func=_eval)
 
-    p = sub.add_parser("predict", help="predict image files or texts with a trained output folder")
+    p = sub.add_parser("predict", help="predict image or audio files, or texts, with a trained output folder")
     p.add_argument("output_dir")
-    p.add_argument("inputs", nargs="+", help="image files (vision models) or texts (text models)")
+    p.add_argument("inputs", nargs="+", help="image files (vision models), audio files (audio models) or texts (text models)")
     p.add_argument("--top-k", type=int, default=1)
     p.add_argument("--out", default=None, help="dense models: folder for overlay PNGs, masks and predictions.json "
                    "(default: predictions)")

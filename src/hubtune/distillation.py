@@ -304,7 +304,8 @@ def _report(opts: DistillOptions, teacher: TransferModel | None, student: Transf
     s_params = sum(p.numel() for p in student.parameters())
     out: dict[str, Any] = {"student_params": s_params, "student_layers": num_layers(student)}
     if opts.student_layers:
-        out["layers_kept"] = f"{opts.student_layers} of the {opts.init}'s {before if opts.init == 'backbone' else num_layers(teacher)}"  # type: ignore[arg-type]
+        source = before if opts.init == "backbone" or teacher is None else num_layers(teacher)
+        out["layers_kept"] = f"{opts.student_layers} of the {opts.init}'s {source}"
     if teacher is not None:
         t_params = sum(p.numel() for p in teacher.parameters())
         out |= {"teacher": opts.teacher, "teacher_params": t_params, "teacher_layers": num_layers(teacher),

@@ -101,7 +101,7 @@ def _train(recipe: Recipe, *, overwrite: bool, resume: str | None, push: bool | 
     spec = HEADS.get(recipe.head.type)
     teacher = _teacher(recipe)  # distill: the teacher's folder, found (or pulled) before any weight loads
     backbone = build_backbone(recipe.backbone)
-    data = build_data(recipe.data, backbone.preprocessing, spec, seed=recipe.seed)
+    data = build_data(recipe.data, backbone.preprocessing, spec, seed=recipe.seed, train_transforms=_augment(recipe))
     num_labels = recipe.head.num_labels or data.num_labels
     _check_num_labels(recipe, data.num_labels)
     head = None
@@ -141,6 +141,16 @@ def _train(recipe: Recipe, *, overwrite: bool, resume: str | None, push: bool | 
     accelerator.wait_for_everyone()
     accelerator.end_training()  # last: it also tears down the process group of a multi-process run
     return result
+
+
+def _augment(recipe: Recipe) -> bool:
+    """Training augmentation, except for a cached probe: cached features are keyed by the input's pixels, so
+    augmented crops (new every epoch) would never hit and the probe would pay the backbone every epoch."""
+    if recipe.strategy.options.get("cache_features") and recipe.data.augment:
+        log.warning("strategy.cache_features: the probe trains on un-augmented images (data.augment is not used), so "
+                    "every epoch after the first reads cached features; set cache_features: false for augmented crops")
+        return False
+    return True
 
 
 def _check_num_labels(recipe: Recipe, found: int) -> None:

@@ -74,7 +74,7 @@ def test_every_problem_of_a_bad_audio_block_is_reported_at_once(fsdd, tmp_path):
     no_label["data"]["audio"]["pattern"] = r"(?P<digit>\d)_.*\.wav"
     with pytest.raises(RecipeError, match=r"no named group for the label field 'label'.*digit"):
         recipe_from_dict(no_label)
-    with pytest.raises(RecipeError, match="bare list needs data.audio.split_by"):
+    with pytest.raises(RecipeError, match=r"bare list needs data\.audio\.split_by"):
         recipe_from_dict(_recipe(fsdd, tmp_path, splits={"train": ["george"]}))
     with pytest.raises(RecipeError, match="'timm' cannot read audio; use spectrogram"):
         recipe_from_dict(_recipe(fsdd, tmp_path, source="timm"))
@@ -101,7 +101,7 @@ def test_decode_resample_and_fixed_length(fsdd, tmp_path):
     assert fit_length(wave, 3, shift=-2).tolist() == [3, 4, 5]
     broken = tmp_path / "broken.wav"
     broken.write_text("not audio")
-    with pytest.raises(DataError, match="cannot read audio file .*broken.wav"):
+    with pytest.raises(DataError, match=r"cannot read audio file .*broken\.wav"):
         load_waveform(str(broken), 8000)
 
 
@@ -117,3 +117,14 @@ def test_spec_augment_masks_bands_within_their_width():
         assert full_rows <= 10 and full_cols <= 8
     none = AudioAugment()
     assert torch.equal(spec_augment(feats, none, rng), feats)
+
+
+def test_a_text_transformers_model_on_audio_is_refused_by_name(fsdd, tmp_path, tiny_bert_dir):
+    import hubtune
+
+    recipe = _recipe(fsdd, tmp_path, source="transformers", split_by="speaker",
+                     splits={"train": ["george"], "test": ["nicolas"]})
+    recipe["backbone"] = {"source": "transformers", "name": str(tiny_bert_dir)}
+    with pytest.raises(DataError, match="reads text inputs, not audio: use backbone.source: spectrogram"):
+        hubtune.train(recipe)
+    assert not (tmp_path / "out").exists()

@@ -6,6 +6,7 @@ claims (ImageNet init vs random init vs Wav2Vec2, the cross-speaker curve) are m
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import re
@@ -17,6 +18,7 @@ import pytest
 from safetensors.torch import load_file
 
 import hubtune
+from hubtune.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
 PATTERN = r"(?P<label>\d)_(?P<speaker>[a-z]+)_(?P<take>\d+)\.wav"
@@ -65,7 +67,7 @@ def _plain_top3(script: Path, wav: Path, tmp_path: Path) -> list[tuple[str, floa
     out = subprocess.run([sys.executable, str(script)], cwd=tmp_path, env=env, capture_output=True, text=True,
                          timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
-    return [(str(k), float(v)) for k, v in eval(out.stdout.strip().splitlines()[-1])]  # noqa: S307 (our own print)
+    return [(str(k), float(v)) for k, v in ast.literal_eval(out.stdout.strip().splitlines()[-1])]
 
 
 def _same(plain: list[tuple[str, float]], ours: list[tuple[str, float]]) -> None:
@@ -73,9 +75,14 @@ def _same(plain: list[tuple[str, float]], ours: list[tuple[str, float]]) -> None
     assert all(abs(a - b) < 1e-3 for (_, a), (_, b) in zip(plain, ours, strict=True))
 
 
-def test_spectrogram_run_reports_speakers_and_plain_timm_reproduces_predictions(fsdd, tmp_path):
-    run = hubtune.train(_recipe(tmp_path / "spec", fsdd))
-    out = run.output_dir
+@pytest.fixture(scope="module")
+def spectrogram_run(fsdd, tmp_path_factory) -> Path:
+    """One spectrogram run (random-init tiny timm model), shared: the tests below only read it."""
+    return hubtune.train(_recipe(tmp_path_factory.mktemp("audio") / "spec", fsdd)).output_dir
+
+
+def test_spectrogram_run_reports_speakers_and_plain_timm_reproduces_predictions(fsdd, spectrogram_run, tmp_path):
+    out = spectrogram_run
     fe = json.loads((out / "preprocessor_config.json").read_text())
     assert (fe["feature_extractor_type"], fe["sampling_rate"], fe["num_mel_bins"], fe["max_length"]) == (
         "ASTFeatureExtractor", 16000, 32, 98)
@@ -92,6 +99,20 @@ def test_spectrogram_run_reports_speakers_and_plain_timm_reproduces_predictions(
     assert (out / "spectrograms.png").read_bytes()[:4] == b"\x89PNG"
     script = _card_snippet(out, "With plain [timm]", tmp_path)
     _same(_plain_top3(script, files[5], tmp_path), ranked[5])
+    assert hubtune.evaluate(out, "test")["accuracy"] == pytest.approx(run_metrics(out)["test"]["accuracy"])
+
+
+def run_metrics(out: Path) -> dict:
+    return json.loads((out / "metrics.json").read_text())["metrics"]
+
+
+def test_cli_predict_ranks_labels_of_wav_files(fsdd, spectrogram_run, capsys):
+    wavs = [str(f) for f in _test_files(fsdd)[:2]]
+    assert main(["predict", str(spectrogram_run), *wavs, "--top-k", "3"]) == 0
+    printed = capsys.readouterr().out
+    ranked = hubtune.predict(spectrogram_run, wavs, top_k=3)
+    for wav, top in zip(wavs, ranked, strict=True):
+        assert f"{wav}\t" + ", ".join(f"{label} ({p:.3f})" for label, p in top) in printed.splitlines()
 
 
 def test_transformers_audio_model_from_config_loads_with_plain_transformers(fsdd, tmp_path):
@@ -106,13 +127,14 @@ def test_transformers_audio_model_from_config_loads_with_plain_transformers(fsdd
     _same(_plain_top3(_card_snippet(out, "With plain [transformers]", tmp_path), wav, tmp_path), ours)
 
 
-def test_target_speaker_fine_tunes_from_the_pushed_source(fsdd, tmp_path, monkeypatch):
+def test_target_speaker_fine_tunes_from_the_pushed_source(fsdd, spectrogram_run, tmp_path, monkeypatch):
     monkeypatch.setenv("HUBTUNE_HOME", str(tmp_path / "home"))
-    source = hubtune.train(_recipe(tmp_path / "source", fsdd)).output_dir
+    source = spectrogram_run
     hubtune.push(source, "me/fsdd-source", hub="local")
-    target = _recipe(tmp_path / "target", fsdd, backbone={"name": "me/fsdd-source", "kwargs": {}},
+    target = _recipe(tmp_path / "target", fsdd, backbone={"name": "me/fsdd-source", "kwargs": {}, "pretrained": True},
                      strategy={"type": "linear_probe"})
-    target["data"]["audio"]["splits"] = {"train": {"speaker": ["nicolas"], "take": "2..2"}, "test": TEST_FILTER}
+    target["data"]["audio"]["splits"] = {"train": {"speaker": ["nicolas"], "take": "2..2"},
+                                         "validation": {"speaker": ["nicolas"], "take": "3..3"}, "test": TEST_FILTER}
     run = hubtune.train(target)
     fe = json.loads((run.output_dir / "preprocessor_config.json").read_text())
     assert fe["num_mel_bins"] == 32  # the pushed model's feature settings, not the default 64

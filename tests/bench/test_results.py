@@ -24,11 +24,12 @@ def test_every_result_file_is_accounted_for() -> None:
     """A new file in bench/results needs a renderer here (and in ``make bench-results``)."""
     known = {"adaptation.json", "adaptation.md", "strategies.json", "strategies.md", "throughput-cpu.json",
              "throughput-cpu.md", "cpu.json", "group-by-length.json", "group-by-length.md", "hub-load.json",
-             "hub-load.md"}
+             "hub-load.md", "distill.json", "distill.md", "privacy.json", "privacy.md", "audio.json", "audio.md"}
     assert {p.name for p in RESULTS.iterdir() if p.is_file()} <= known
     makefile = (REPO / "Makefile").read_text()
     for command in ("bench.strategies --from-json", "bench.adaptation render", "bench.group_by_length --from-json",
-                    "--from-json bench/results/throughput-cpu.json"):
+                    "--from-json bench/results/throughput-cpu.json", "bench.distill --from-json",
+                    "bench.privacy --from-json", "bench.audio --from-json"):
         assert command in makefile
 
 
@@ -40,6 +41,21 @@ def test_markdown_is_rendered_from_the_committed_json() -> None:
     tp = json.loads((RESULTS / "throughput-cpu.json").read_text())
     assert markdown([Result(**r) for r in tp["results"]], tp["ratios"], tp["meta"]) == (
         RESULTS / "throughput-cpu.md").read_text()
+    kd = RESULTS / "distill.json"
+    if kd.exists():
+        from bench import distill
+
+        assert distill.render(json.loads(kd.read_text())) == kd.with_suffix(".md").read_text()
+    dp = RESULTS / "privacy.json"
+    if dp.exists():
+        from bench import privacy
+
+        assert privacy.render(json.loads(dp.read_text())) == dp.with_suffix(".md").read_text()
+    au = RESULTS / "audio.json"
+    if au.exists():
+        from bench import audio
+
+        assert audio.render(json.loads(au.read_text())) == au.with_suffix(".md").read_text()
     gbl = RESULTS / "group-by-length.json"
     if gbl.exists():
         assert group_by_length.render(json.loads(gbl.read_text())) == gbl.with_suffix(".md").read_text()

@@ -104,3 +104,30 @@ def test_transformers_image_processor(tmp_path: Path, make_images) -> None:
                         pre, CLS, seed=0)
     batch = bundle.collate_fn([bundle.train[0], bundle.validation[0]])
     assert batch["pixel_values"].shape == (2, 3, 24, 24)
+
+
+def test_large_jpegs_decode_at_reduced_scale_without_changing_what_the_model_sees() -> None:
+    """Eval transforms decode a big JPEG at 1/4 scale (DCT scaling), and the model input barely moves."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    from hubtune.contracts import Preprocessing
+    from hubtune.data.vision import open_image, vision_transform
+
+    smooth = Image.fromarray((np.random.default_rng(0).random((15, 20, 3)) * 255).astype("uint8")).resize((2000, 1500))
+    buf = io.BytesIO()
+    smooth.save(buf, "JPEG", quality=90)
+    value = {"bytes": buf.getvalue(), "path": None}
+    pre = Preprocessing("image", {"input_size": (3, 224, 224), "crop_pct": 0.875, "interpolation": "bicubic",
+                                  "mean": (0.485, 0.456, 0.406), "std": (0.229, 0.224, 0.225)})
+    evaluation = vision_transform(pre, training=False)
+    assert evaluation.draft == 257 and vision_transform(pre, training=True).draft == 448
+    assert open_image(value, "RGB", evaluation.draft).size == (500, 375)  # shorter side still >= 257
+    assert open_image(value, "RGB").size == (2000, 1500)
+    fast = evaluation({"image": [value]})["pixel_values"][0]
+    evaluation.draft = None
+    full = evaluation({"image": [value]})["pixel_values"][0]
+    assert fast.shape == full.shape == (3, 224, 224)
+    assert float((fast - full).abs().mean()) < 0.05 * float(full.abs().mean())

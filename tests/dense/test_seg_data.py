@@ -113,6 +113,10 @@ def test_recipe_combinations_are_checked():
                           "head": {"type": "semantic_segmentation", "decoder": "segformer"},
                           "data": {"format": "digits"}, "eval": {"metrics": ["miou", "accuracy"]}})
     text = str(err.value)
+    with pytest.raises(RecipeError, match="peft does not wrap smp models"):
+        recipe_from_dict({"backbone": {"source": "timm", "name": "tf_efficientnet_lite0"},
+                          "head": {"type": "semantic_segmentation"}, "strategy": {"type": "peft"},
+                          "data": {"format": "segmentation", "path": "."}, "eval": {"metrics": ["miou"]}})
     for needle in ("backbone.source: semantic_segmentation", "data.format: semantic_segmentation reads",
                    "head.decoder: unknown decoder 'segformer'", "metric 'accuracy' is for"):
         assert needle in text, text

@@ -124,3 +124,18 @@ def test_linear_probe_trains_the_decoder_on_a_frozen_imagenet_encoder(tmp_path, 
     assert torch.equal(saved[conv], pretrained["conv_stem.weight"])  # the encoder did not move
     assert result.trainable_params < result.total_params / 2
     assert "miou" in result.metrics["validation"]
+
+
+def test_lp_ft_switches_from_frozen_encoder_to_everything(tmp_path, data_root):
+    """A phased strategy runs unchanged on the dense model: epoch 1 probes, epoch 2 trains the encoder too."""
+    from safetensors.torch import load_file
+
+    from hubtune.backbones import build_backbone
+
+    result = _train(tmp_path / "lpft", strategy={"type": "lp_ft", "probe_epochs": 1},
+                    train={**SMALL["train"], "epochs": 2}, data={**SMALL["data"], "max_train_samples": 4},
+                    eval={"keep_best": False})  # the last epoch's weights, not a probe epoch's best
+    pretrained = build_backbone(hubtune.load_recipe(RECIPE).backbone).module.state_dict()
+    saved = load_file(str(result.output_dir / "model.safetensors"))
+    assert not torch.equal(saved["encoder.model.conv_stem.weight"], pretrained["conv_stem.weight"])
+    assert result.trainable_params == result.total_params

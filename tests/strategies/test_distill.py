@@ -197,3 +197,19 @@ def _write(recipe: dict, path: Path) -> Path:
 
     path.write_text(yaml.safe_dump(copy.deepcopy(recipe)))
     return path
+
+
+@pytest.mark.slow
+def test_logit_kd_from_a_timm_teacher_with_cached_pixels(trained_vision: Path, tiny_vision_recipe, tmp_path: Path):
+    """Images: un-augmented data hits the teacher cache from the second epoch on; augmented data never does."""
+    from hubtune import api
+
+    recipe = tiny_vision_recipe(tmp_path / "kd", strategy={"type": "distill", "teacher": str(trained_vision),
+                                                          "alpha": 0.9, "temperature": 3.0},
+                                data={"augment": False}, train={"epochs": 2})
+    meta = json.loads((api.train(recipe).output_dir / "hubtune.json").read_text())["strategy"]["distillation"]
+    assert meta["teacher_cache"] is True and (meta["teacher_cache_misses"], meta["teacher_cache_hits"]) == (48, 48)
+    assert meta["teacher_params"] == meta["student_params"]  # same architecture: KD without compression
+    augmented = tiny_vision_recipe(tmp_path / "aug", strategy={"type": "distill", "teacher": str(trained_vision)})
+    meta = json.loads((api.train(augmented).output_dir / "hubtune.json").read_text())["strategy"]["distillation"]
+    assert meta["teacher_cache"] is False and "teacher_cache_hits" not in meta

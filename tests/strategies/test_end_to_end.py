@@ -80,6 +80,19 @@ def test_linear_probe_feature_cache(tiny_images: Path, tmp_path: Path):
     assert info["trainable_share"] < 0.01
 
 
+def test_cached_probe_hits_even_when_the_recipe_augments(tiny_images: Path, tmp_path: Path, caplog):
+    """With data.augment on, each epoch's crops differ and would never hit: the run trains the probe on
+    un-augmented images instead (with a warning), so the second epoch reads every feature from the cache."""
+    out = tmp_path / "probe-aug"
+    r = recipe(tiny_images, out, {"type": "linear_probe", "cache_features": True}, epochs=2)
+    r.data.augment = True
+    with caplog.at_level("WARNING", logger="hubtune"):
+        train(r)
+    info = json.loads((out / "metrics.json").read_text())["strategy"]
+    assert info["cache"]["misses"] == 12 and info["cache"]["hits"] >= 12
+    assert "un-augmented" in caplog.text
+
+
 def test_peft_run_writes_adapter_and_merged_model(tiny_bert_dir: Path, tmp_path: Path):
     from hubtune.export import load_exported
 

@@ -126,10 +126,11 @@ def test_trainable_batchnorm_is_frozen_at_its_statistics_or_refused() -> None:
     assert prepare_private_model(model, PrivacyConfig(noise_multiplier=1)) == bns and len(bns) > 10
     assert not any(p.requires_grad for n in bns for p in model.get_submodule(n).parameters())
     assert model.conv_stem.weight.requires_grad
+    other = torch.cat([x[:1], torch.randn(3, 3, 32, 32)])  # the same first example among other companions
     model.train()
-    assert not torch.allclose(model(x)[:1], model(x[:1]), atol=1e-3)  # train-mode BatchNorm mixes the batch
+    assert not torch.allclose(model(x)[:1], model(other)[:1], atol=1e-3)  # train-mode BatchNorm mixes the batch
     eval_frozen_batchnorm(model)
-    assert torch.allclose(model(x)[:1], model(x[:1]), rtol=1e-4, atol=1e-4)  # now each example stands alone
+    assert torch.allclose(model(x)[:1], model(other)[:1], rtol=1e-4, atol=1e-4)  # now each example stands alone
 
 
 def test_frozen_batchnorm_stays_and_runs_in_eval_mode() -> None:
@@ -152,7 +153,8 @@ def test_reported_epsilon_is_the_accountants(tmp_path: Path) -> None:
     from opacus.accountants.analysis.rdp import compute_rdp, get_privacy_spent
 
     path = mlp_recipe(tmp_path, tmp_path / "out", train={"epochs": 2, "grad_accum": 2, "batch_size": 16,
-                                                         "checkpoint_every": None, "deterministic": False},
+                                                         "checkpoint_every": None, "deterministic": False,
+                                                         "trackers": ["tensorboard"]},
                       privacy={"target_epsilon": 2.0, "accountant": "rdp"})
     assert train_in_process(str(path)) == 0
     p = _privacy(tmp_path / "out")
@@ -168,11 +170,24 @@ def test_reported_epsilon_is_the_accountants(tmp_path: Path) -> None:
     assert 1.95 <= p["epsilon"] <= 2.0  # σ was solved for the target over the whole run
     per_epoch = [r["epsilon"] for r in history if r.get("split") == "privacy"]
     assert len(per_epoch) == 2 and 0 < per_epoch[0] < per_epoch[1] == pytest.approx(p["epsilon"])
+    assert _tensorboard_epsilons(tmp_path / "out") == pytest.approx(per_epoch, rel=1e-6)
     prv = PRVAccountant()
     prv.history = [(p["noise_multiplier"], 32 / 320, steps)]
     assert prv.get_epsilon(delta=1 / 3200) < eps  # the PRV bound is the tighter one, as expected
     card = (tmp_path / "out" / "README.md").read_text()
     assert f"ε = {p['epsilon']:.3g}" in card and "does not cover the public pretraining data" in card
+
+
+def _tensorboard_epsilons(out: Path) -> list[float]:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    values = []
+    for events in sorted(out.glob("runs/**/events.out.tfevents.*")):
+        acc = EventAccumulator(str(events))
+        acc.Reload()
+        if "privacy/epsilon" in acc.Tags()["scalars"]:
+            values += [e.value for e in acc.Scalars("privacy/epsilon")]
+    return values
 
 
 def test_sigkill_then_resume_gives_the_same_epsilon(tmp_path: Path) -> None:
@@ -215,6 +230,20 @@ def test_audit_separates_an_overfitted_model_from_a_random_one(tmp_path: Path) -
     assert (tmp_path / "over" / ROC_IMAGE).read_bytes()[:4] == b"\x89PNG"
 
 
+def test_audit_command(tmp_path: Path, capsys) -> None:
+    from hubtune.cli import main
+
+    path = mlp_recipe(tmp_path, tmp_path / "out", train={"epochs": 1, "checkpoint_every": None}, privacy=DP)
+    assert train_in_process(str(path)) == 0
+    assert main(["audit-privacy", str(tmp_path / "out"), "--max-samples", "20", "--out", str(tmp_path / "a")]) == 0
+    printed = capsys.readouterr().out
+    report = json.loads((tmp_path / "a" / "privacy_audit.json").read_text())
+    assert report["members"] == 20 and f"AUC={report['auc']:.4f}" in printed and "model ε = " in printed
+    assert report["privacy"]["epsilon"] == _privacy(tmp_path / "out")["epsilon"]
+    assert main(["audit-privacy", str(tmp_path / "nothing-here")]) == 2
+    assert "has no recipe.yaml" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize(("family", "strategy"), [
     ("text", {"type": "peft", "method": "lora", "target_modules": ["query", "value"]}),
     ("text", {"type": "full"}),
@@ -229,15 +258,26 @@ def test_strategies_train_privately(tmp_path: Path, family: str, strategy: dict,
 
     make = tiny_text_recipe if family == "text" else tiny_vision_recipe
     recipe = make(tmp_path / "out", strategy=strategy, privacy={"noise_multiplier": 1.0},
-                  train={"epochs": 1, "batch_size": 8, "grad_accum": 2})
+                  train={"epochs": 1, "batch_size": 8, "grad_accum": 2},
+                  data={"max_train_samples": 32, "max_eval_samples": 16})
     path = tmp_path / "r.yaml"
     path.write_text(yaml.safe_dump(recipe))
     assert train_in_process(str(path)) == 0
     p = _privacy(tmp_path / "out")
-    assert p["epsilon"] > 0 and p["steps"] == 3 and p["logical_batch"] == 16
+    assert p["epsilon"] > 0 and p["steps"] == 2 and p["logical_batch"] == 16
     if family == "text":  # the embeddings stay as pretrained (frozen by default); the encoder trains under full
         base = load_file(str(Path(recipe["backbone"]["name"]) / "model.safetensors"))
         out = load_file(str(tmp_path / "out" / "model.safetensors"))
         emb, query = "embeddings.word_embeddings.weight", "encoder.layer.0.attention.self.query.weight"
         assert torch.equal(out[f"bert.{emb}"], base[emb])
         assert torch.equal(out[f"bert.{query}"], base[query]) == (strategy["type"] == "bitfit")
+
+
+def test_empty_poisson_batches_still_add_noise_and_count(tmp_path: Path) -> None:
+    # q = 1/100: about a third of the 100 logical batches are empty; each is a noise-only step
+    path = mlp_recipe(tmp_path, tmp_path / "out", train={"epochs": 1, "batch_size": 1, "checkpoint_every": None,
+                                                         "log_every": 1000}, data={"max_train_samples": 100},
+                      privacy=DP)
+    assert train_in_process(str(path)) == 0
+    p = _privacy(tmp_path / "out")
+    assert p["steps"] == 100 and p["accountant_history"] == [[1.1, 0.01, 100]]

@@ -31,8 +31,8 @@ def build_spectrogram(cfg: BackboneConfig) -> Backbone:
     """A timm backbone with log-mel preprocessing."""
     from transformers import ASTFeatureExtractor
 
+    from hubtune.audio_schema import SPECTROGRAM_IMAGE
     from hubtune.backbones.timm_backbone import build_timm, timm_model_name
-    from hubtune.data.audio_features import SPECTROGRAM_IMAGE
 
     options = {k: v for k, v in cfg.kwargs.items() if k in FEATURE_KEYS}
     timm_cfg = cfg.model_copy(update={"kwargs": {k: v for k, v in cfg.kwargs.items() if k not in FEATURE_KEYS}})

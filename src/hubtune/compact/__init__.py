@@ -71,7 +71,7 @@ def _check(folder: Path, fmt: str, quantize: str | None) -> Any:
 def _eval_data(recipe: Any, model: Any, split: str | None, max_samples: int) -> tuple[Any, Any, str]:
     from hubtune.data import build_data
 
-    wanted = split or ("validation" if recipe.data.validation is not None else "test")
+    wanted = split or "validation"  # a recipe without one carves it out of train, as training did
     cfg = recipe.data.model_copy(update={"max_eval_samples": max_samples, "num_workers": 0})
     data = build_data(cfg, model.preprocessing, model.head_spec, seed=recipe.seed, splits=("train", wanted),
                       train_transforms=False)

@@ -23,12 +23,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from hubtune.audio_schema import AudioAugment
+from hubtune.audio_schema import SPECTROGRAM_IMAGE, AudioAugment
 from hubtune.contracts import Preprocessing
 from hubtune.data.labels import LabelEncoder
 from hubtune.errors import DataError
 
-SPECTROGRAM_IMAGE = "spectrogram_image"  # data_config["audio"]["input"]: features → pixel_values
+__all__ = ["SPECTROGRAM_IMAGE", "AudioTransform", "configure", "features", "load_waveform", "predict_audio"]
 
 
 def load_waveform(path: str, rate: int) -> np.ndarray:
@@ -79,8 +79,8 @@ def audio_settings(preprocessing: Preprocessing) -> dict[str, Any]:
     """``{"sampling_rate", "duration", "input"}`` recorded in the preprocessing's data config."""
     settings = preprocessing.data_config.get("audio")
     if not settings:
-        raise DataError("the backbone gave no audio settings: use backbone.source spectrogram or a transformers "
-                        "audio model")
+        raise DataError(f"the backbone reads {preprocessing.modality} inputs, not audio: use backbone.source: "
+                        "spectrogram, or a transformers audio model (AutoModelForAudioClassification)")
     return settings
 
 

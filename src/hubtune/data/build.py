@@ -55,7 +55,7 @@ def build_data(cfg: DataConfig, preprocessing: Preprocessing, head: HeadSpec, *,
     kind = KINDS[head.problem_type]
     required, optional = needed_columns(preprocessing.modality, head.problem_type)
     label_col = "tags" if kind == "token" else "label"
-    if preprocessing.modality == "audio":
+    if preprocessing.modality == "audio" or cfg.format == "audio":  # a non-audio backbone fails here, named
         from hubtune.data.audio import audio_config
         from hubtune.data.audio_features import configure
 

@@ -52,8 +52,12 @@ def image_name(value: Any) -> str:
     return str(getattr(value, "filename", "") or "<image>")
 
 
-def open_image(value: Any, mode: str) -> Image.Image:
-    """A PIL image from a path, a datasets ``{"bytes", "path"}`` dict or a PIL image, in ``mode``."""
+def open_image(value: Any, mode: str, draft: int | None = None) -> Image.Image:
+    """A PIL image from a path, a datasets ``{"bytes", "path"}`` dict or a PIL image, in ``mode``.
+
+    ``draft``: a JPEG is decoded at 1/2, 1/4 or 1/8 scale when its shorter side stays at least ``draft``
+    pixels (libjpeg's DCT scaling: much less work than a full decode followed by a downscale).
+    """
     try:
         if isinstance(value, Image.Image):
             img = value
@@ -61,6 +65,8 @@ def open_image(value: Any, mode: str) -> Image.Image:
             img = Image.open(io.BytesIO(value["bytes"]) if value.get("bytes") else value["path"])
         else:
             img = Image.open(value)
+        if draft and img.format == "JPEG":
+            img.draft(mode, (draft, draft))
         return img.convert(mode)
     except (OSError, ValueError, SyntaxError) as e:
         raise DataError(f"cannot read image {image_name(value) if not isinstance(value, str) else value}: {e}") from e
@@ -109,6 +115,7 @@ class VisionTransform:
     raw: bool = False
     size: tuple[int, int] | None = None
     encoder: LabelEncoder | None = None
+    draft: int | None = None  # decode JPEGs at reduced scale down to this shorter side (see open_image)
 
     def __call__(self, batch: dict[str, list[Any]]) -> dict[str, list[Any]]:
         out: dict[str, list[Any]] = {"pixel_values": self.pixels(batch["image"])}
@@ -128,7 +135,7 @@ class VisionTransform:
         if isinstance(value, list | np.ndarray | torch.Tensor):
             arr = np.asarray(value, dtype="float32").reshape(np.shape(value)[-2:])
             return Image.fromarray((arr.clip(0, 1) * 255).round().astype("uint8"), "L").convert(self.mode)
-        return open_image(value, self.mode)
+        return open_image(value, self.mode, self.draft)
 
     def _raw(self, value: Any) -> torch.Tensor:
         if isinstance(value, list | np.ndarray | torch.Tensor):
@@ -152,7 +159,20 @@ def vision_transform(preprocessing: Preprocessing, *, training: bool, image_size
         return VisionTransform(mode, raw=True, size=size, encoder=encoder)
     if preprocessing.image_processor is not None:
         return VisionTransform(mode, processor=preprocessing.image_processor, encoder=encoder)
-    return VisionTransform(mode, transform=timm_transform(cfg, image_size, training), encoder=encoder)
+    return VisionTransform(mode, transform=timm_transform(cfg, image_size, training), encoder=encoder,
+                           draft=_draft_size(cfg, image_size, training))
+
+
+def _draft_size(cfg: dict[str, Any], image_size: int | None, training: bool) -> int | None:
+    """The shorter side a JPEG may be decoded down to without losing what the transform keeps.
+
+    Evaluation resizes the shorter side to ``input / crop_pct``: decoding down to that loses nothing.
+    Training crops (RandomResizedCrop) may zoom into a quarter of the image: keep twice the input side.
+    """
+    size = image_size or (_config_size(cfg) or (0, 0))[0]
+    if not size:
+        return None
+    return 2 * size if training else int(size / float(cfg.get("crop_pct") or 0.875)) + 1
 
 
 def _config_size(cfg: dict[str, Any]) -> tuple[int, int] | None:

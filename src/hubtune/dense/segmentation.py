@@ -89,6 +89,12 @@ class SegmentationHeadSpec(HeadSpec):
                             f"per split), not {recipe.data.format!r}")
         if (recipe.head.decoder or "unet") not in DECODERS:
             problems.append(f"head.decoder: unknown decoder {recipe.head.decoder!r}; known: {', '.join(DECODERS)}")
+        if recipe.strategy.type == "peft":
+            problems.append("strategy.type: peft does not wrap smp models yet; use full, linear_probe, lp_ft, "
+                            "layer_decay, l2_sp, gradual_unfreeze, bitfit or wise_ft")
+        if recipe.strategy.options.get("cache_features"):
+            problems.append("strategy.cache_features: caches pooled features, not the encoder's feature maps; "
+                            "remove it for semantic_segmentation")
         if recipe.head.hidden:
             problems.append("head.hidden: the smp decoder is the head; remove head.hidden")
         return problems

@@ -2,8 +2,9 @@
 
 The cache wraps ``model.backbone_forward``: each image is keyed by a fingerprint of its
 pixels (four fixed random projections in float64), so only identical inputs hit; features
-are cached only while the frozen backbone is in eval mode (deterministic output). With
-``data.augment: false`` every epoch after the first reads features from memory.
+are cached only while the frozen backbone is in eval mode (deterministic output). A cached probe
+trains on un-augmented images (``hubtune.run`` sees to it), so every epoch after the first reads
+features from memory.
 """
 
 from __future__ import annotations

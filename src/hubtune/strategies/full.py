@@ -44,8 +44,9 @@ class LinearProbe(BaseStrategy):
     """Only the head trains; the backbone is frozen and kept in eval mode (fixed BN statistics).
 
     ``cache_features: true`` computes each distinct input's features once (exact: keyed by
-    the input's content, so augmented images simply miss); turn ``data.augment`` off to get
-    hits on the training set too. Caching needs ``freeze_bn: true`` (an eval-mode backbone).
+    the input's content); the run then trains on un-augmented images (``hubtune.run`` turns
+    ``data.augment`` off for it, with a warning) so every epoch after the first reads features
+    from memory. Caching needs ``freeze_bn: true`` (an eval-mode backbone).
     """
 
     name = "linear_probe"

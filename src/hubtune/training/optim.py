@@ -18,11 +18,16 @@ from hubtune.recipe import TrainConfig
 
 
 def build_optimizer(groups: list[ParamGroup], cfg: TrainConfig, device: torch.device) -> Optimizer:
-    """AdamW / Adam / SGD over ``groups``; fused kernels on CUDA."""
+    """AdamW / Adam / SGD over ``groups``, with torch's fused kernels on CUDA and on the CPU.
+
+    On the CPU the fused step is several times faster than the default multi-tensor (foreach) one:
+    about 8× for AdamW over 51M parameters on 2 cores (see bench/README.md); it is also what
+    ``transformers.Trainer`` uses by default (``adamw_torch_fused``).
+    """
     groups = [g for g in groups if g["params"]]
     if not groups:
         raise RecipeError("strategy: no parameter is trainable; check strategy options (nothing to optimise)")
-    fused = {"fused": True} if device.type == "cuda" else {}
+    fused = {"fused": True} if device.type in ("cuda", "cpu") else {}
     if cfg.optimizer == "sgd":
         return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay, **fused)
     if cfg.optimizer == "adam":

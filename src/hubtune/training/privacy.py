@@ -27,7 +27,7 @@ from opacus.utils.batch_memory_manager import BatchMemoryManager
 from opacus.utils.uniform_sampler import UniformWithReplacementSampler
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
-from torch.utils.data import BatchSampler, DataLoader, Sampler
+from torch.utils.data import BatchSampler, DataLoader, Dataset, Sampler
 
 from hubtune.errors import CheckpointError, RecipeError
 from hubtune.privacy_schema import PrivacyConfig
@@ -116,6 +116,22 @@ class _Skip(Sampler[list[int]]):
         return max(0, len(self.sampler) - self.skip)  # type: ignore[arg-type]
 
 
+class _AllowEmpty(Dataset):
+    """The training set, answering an empty Poisson batch (no indices) with no rows."""
+
+    def __init__(self, dataset: Any) -> None:
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, index: int) -> Any:
+        return self.dataset[index]
+
+    def __getitems__(self, indices: list[int]) -> list[Any]:
+        return self.dataset.__getitems__(indices) if indices else []
+
+
 def _collate_or_none(collate: Any) -> Any:
     def wrapped(items: list[Any]) -> Any:
         return collate(items) if items else None  # an empty Poisson batch: noise only
@@ -165,7 +181,7 @@ class PrivateTraining:
         t = self.trainer
         t.train_set.set_epoch(epoch)
         sampler = self._batch_sampler(epoch)
-        return DataLoader(t.train_set, batch_sampler=_Skip(sampler, skip) if skip else sampler,
+        return DataLoader(_AllowEmpty(t.train_set), batch_sampler=_Skip(sampler, skip) if skip else sampler,
                           collate_fn=_collate_or_none(t.data.collate_fn), num_workers=t.recipe.data.num_workers,
                           generator=torch.Generator().manual_seed(t.recipe.seed))  # not the global RNG: exact resume
 
@@ -231,7 +247,9 @@ class PrivateTraining:
         """ε spent so far at this run's δ (0 before the first step)."""
         if not self.accountant.history:
             return 0.0
-        return float(self.accountant.get_epsilon(delta=self.delta))
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Optimal order is the largest alpha")
+            return float(self.accountant.get_epsilon(delta=self.delta))
 
     def _log_epsilon(self, bar: Any) -> None:
         t, st = self.trainer, self.trainer.state
