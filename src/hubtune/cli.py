@@ -46,9 +46,7 @@ def _predict(args: argparse.Namespace) -> int:
     if args.out is not None or args.threshold is not None or is_dense(Path(args.output_dir)):
         out = args.out or "predictions"
         for row in api.predict_masks(args.output_dir, args.inputs, out, args.threshold or 0.0):
-            top = sorted(row["classes"].items(), key=lambda kv: -kv[1]["pixel_share"])[:3]
-            shown = ", ".join(f"{name} {100 * c['pixel_share']:.0f}%" for name, c in top)
-            print(f"{row['image']}\t{out}/{row['overlay']}\t{shown}")
+            print(f"{row['image']}\t{out}/{row['overlay']}\t{row['summary']}")
         print(f"predictions: {out}/predictions.json")
         return 0
     for item, ranked in zip(args.inputs, api.predict(args.output_dir, args.inputs, top_k=args.top_k), strict=True):

@@ -17,7 +17,7 @@ from torch import Tensor, nn
 Modality = Literal["image", "text", "vector", "audio"]
 ProblemType = Literal[
     "single_label_classification", "multi_label_classification", "regression", "token_classification",
-    "semantic_segmentation",
+    "semantic_segmentation", "object_detection",
 ]
 
 

@@ -116,7 +116,10 @@ def load_exported(folder: Path) -> TransferModel:
     head_cfg = HeadConfig(**{k: v for k, v in meta["head"].items() if k != "type"}, type=meta["head"]["type"])
     labels, n = meta["labels"], meta["num_labels"]
     if meta["format"] == "transformers":
-        return _load_transformers(folder, spec, labels, n, head_cfg, meta.get("modality", ""))
+        model = _load_transformers(folder, spec, labels, n, head_cfg, meta.get("modality", ""))
+        if meta.get("modality") == "audio":  # the clip duration it was trained on
+            model.preprocessing.data_config.update(meta.get("data_config") or {})
+        return model
     if meta["format"] == "timm":
         return _load_timm(folder, spec, labels, n, head_cfg, meta)
     if hasattr(spec, "load_parts"):

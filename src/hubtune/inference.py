@@ -74,9 +74,12 @@ def predict_dense(folder: Path, inputs: list[str], out: Path, threshold: float =
     return model.head_spec.predict_files(model, inputs, out, threshold)
 
 
+DENSE_TASKS = ("semantic_segmentation", "object_detection")
+
+
 def is_dense(folder: Path) -> bool:
     """Whether an output folder holds a dense model (read from ``hubtune.json``, no weights loaded)."""
     import json
 
     meta = folder / "hubtune.json"
-    return meta.is_file() and json.loads(meta.read_text()).get("problem_type") == "semantic_segmentation"
+    return meta.is_file() and json.loads(meta.read_text()).get("problem_type") in DENSE_TASKS

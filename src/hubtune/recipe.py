@@ -80,7 +80,7 @@ class DataConfig(_Strict):
     """The dataset: format, location, splits and columns."""
 
     format: Literal["imagefolder", "csv", "tsv", "json", "jsonl", "parquet", "hub", "digits", "mnist",
-                    "digits_shift", "segmentation", "audio"] = "hub"
+                    "digits_shift", "segmentation", "audio", "detection"] = "hub"
     path: str | None = None
     name: str | None = Field(None, description="dataset configuration name (hub datasets)")
     train: SplitConfig | str = "train"
@@ -99,6 +99,9 @@ class DataConfig(_Strict):
     audio: AudioDataConfig | None = Field(None, description="format audio: fields, splits, duration, augment")
     ignore_index: int | None = Field(None, ge=0, le=255, description="segmentation: the mask value never scored")
     id2label: dict[int, str] | None = Field(None, description="segmentation: class id -> name (else classes.json)")
+    annotations: str = Field("boxes.csv", description="detection: the box table (CSV, one row per box) under path")
+    box_format: Literal["xyxy", "xywh", "cxcywh"] = Field("xyxy", description="detection: how the box columns read")
+    normalized_boxes: bool = Field(False, description="detection: box coordinates are fractions of the image size")
 
 
 class EarlyStopping(_Strict):

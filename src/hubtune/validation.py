@@ -23,7 +23,7 @@ from hubtune.recipe import Recipe, parse_recipe, read_recipe_data
 from hubtune.strategies import strategy_problems
 from hubtune.strategies.distill import distill_problems
 
-IMAGE_FORMATS = {"imagefolder", "digits", "mnist", "digits_shift", "segmentation"}
+IMAGE_FORMATS = {"imagefolder", "digits", "mnist", "digits_shift", "segmentation", "detection"}
 
 
 def load_recipe(path: str | os.PathLike[str], overrides: list[str] | None = None) -> Recipe:

@@ -125,6 +125,6 @@ def test_a_text_transformers_model_on_audio_is_refused_by_name(fsdd, tmp_path, t
     recipe = _recipe(fsdd, tmp_path, source="transformers", split_by="speaker",
                      splits={"train": ["george"], "test": ["nicolas"]})
     recipe["backbone"] = {"source": "transformers", "name": str(tiny_bert_dir)}
-    with pytest.raises(DataError, match="reads text inputs, not audio: use backbone.source: spectrogram"):
+    with pytest.raises(DataError, match=r"reads text inputs, not audio: use backbone\.source: spectrogram"):
         hubtune.train(recipe)
     assert not (tmp_path / "out").exists()

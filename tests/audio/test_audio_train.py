@@ -19,6 +19,8 @@ from safetensors.torch import load_file
 
 import hubtune
 from hubtune.cli import main
+from hubtune.export import load_exported
+from hubtune.recipe import deep_merge
 
 ROOT = Path(__file__).resolve().parents[2]
 PATTERN = r"(?P<label>\d)_(?P<speaker>[a-z]+)_(?P<take>\d+)\.wav"
@@ -38,7 +40,7 @@ def _recipe(out: Path, fsdd: Path, **top) -> dict:
         "train": {"epochs": 1, "batch_size": 16, "lr": 1e-3, "trackers": []},
         "output_dir": str(out),
     }
-    return hubtune.recipe.deep_merge(recipe, top)
+    return deep_merge(recipe, top)
 
 
 @pytest.fixture(scope="module")
@@ -117,11 +119,14 @@ def test_cli_predict_ranks_labels_of_wav_files(fsdd, spectrogram_run, capsys):
 
 def test_transformers_audio_model_from_config_loads_with_plain_transformers(fsdd, tmp_path):
     recipe = _recipe(tmp_path / "w2v", fsdd, backbone={"source": "transformers", "kwargs": {},
-                                                       "name": str(ROOT / "recipes/audio/tiny-wav2vec2")})
+                                                       "name": str(ROOT / "recipes/audio/tiny-wav2vec2")},
+                     data={"audio": {"duration": 0.75}})  # predict must use it too, not a 1 s default
     out = hubtune.train(recipe).output_dir
     config = json.loads((out / "config.json").read_text())
     assert config["architectures"] == ["Wav2Vec2ForSequenceClassification"]
     assert json.loads((out / "preprocessor_config.json").read_text())["sampling_rate"] == 8000
+    assert "| Clip duration | 0.75 s" in (out / "README.md").read_text()
+    assert load_exported(out).preprocessing.data_config["audio"]["duration"] == 0.75
     wav = _test_files(fsdd)[7]
     ours = hubtune.predict(out, [str(wav)], top_k=3)[0]
     _same(_plain_top3(_card_snippet(out, "With plain [transformers]", tmp_path), wav, tmp_path), ours)

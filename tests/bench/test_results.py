@@ -24,12 +24,13 @@ def test_every_result_file_is_accounted_for() -> None:
     """A new file in bench/results needs a renderer here (and in ``make bench-results``)."""
     known = {"adaptation.json", "adaptation.md", "strategies.json", "strategies.md", "throughput-cpu.json",
              "throughput-cpu.md", "cpu.json", "group-by-length.json", "group-by-length.md", "hub-load.json",
-             "hub-load.md", "distill.json", "distill.md", "privacy.json", "privacy.md", "audio.json", "audio.md"}
+             "hub-load.md", "distill.json", "distill.md", "privacy.json", "privacy.md", "audio.json", "audio.md",
+             "dense.json", "dense.md"}
     assert {p.name for p in RESULTS.iterdir() if p.is_file()} <= known
     makefile = (REPO / "Makefile").read_text()
     for command in ("bench.strategies --from-json", "bench.adaptation render", "bench.group_by_length --from-json",
                     "--from-json bench/results/throughput-cpu.json", "bench.distill --from-json",
-                    "bench.privacy --from-json", "bench.audio --from-json"):
+                    "bench.privacy --from-json", "bench.audio --from-json", "bench.dense --from-json"):
         assert command in makefile
 
 
@@ -51,6 +52,11 @@ def test_markdown_is_rendered_from_the_committed_json() -> None:
         from bench import privacy
 
         assert privacy.render(json.loads(dp.read_text())) == dp.with_suffix(".md").read_text()
+    seg = RESULTS / "dense.json"
+    if seg.exists():
+        from bench import dense
+
+        assert dense.render(json.loads(seg.read_text())) == seg.with_suffix(".md").read_text()
     au = RESULTS / "audio.json"
     if au.exists():
         from bench import audio

@@ -45,6 +45,9 @@ def test_prepare_puts_the_imagenet_weights_into_the_smp_encoder(data_root):
     assert len(got) > 200 and all(torch.equal(got[k], expected[k]) for k in got)
     logits = head(encoder.module(torch.randn(2, 3, 64, 96)))
     assert logits.shape == (2, 11, 64, 96)
+    fpn_encoder, fpn = SEGMENTATION.prepare(backbone, 11, recipe.head.model_copy(update={"decoder": "fpn"}))
+    assert encoder.info["smp"]["arch"] == "unet" and fpn_encoder.info["smp"]["arch"] == "fpn"
+    assert fpn(fpn_encoder.module(torch.randn(1, 3, 64, 96))).shape == (1, 11, 64, 96)
 
 
 def test_run_writes_metrics_card_and_smp_layout(run):
@@ -79,6 +82,7 @@ print(json.dumps(sorted(m for m in sys.modules if m.startswith("hubtune"))))
 
 def test_plain_smp_loads_the_export_and_predicts_the_same(run, data_root, tmp_path):
     """The card's recipe (PIL resize, mean/std 0.5) in a process without hubtune == hubtune's loaded model."""
+    from hubtune.dense.data import build_transform
     from hubtune.dense.overlay import segment
     from hubtune.export import load_exported
 
@@ -89,9 +93,14 @@ def test_plain_smp_loads_the_export_and_predicts_the_same(run, data_root, tmp_pa
     plain = torch.from_numpy(np.load(tmp_path / "plain.npy"))
     model = load_exported(run.output_dir)
     assert model.preprocessing.data_config["input_size"][-2:] == [64, 96]
+    pre = model.preprocessing.data_config
+    pixels = build_transform((64, 96), pre["mean"], pre["std"], training=False)(Image.open(image).convert("RGB"))
+    with torch.no_grad():
+        logits = model({"pixel_values": pixels.as_subclass(torch.Tensor)[None]})
+    assert torch.allclose(logits, plain, atol=1e-4)  # same preprocessing, same weights, same network
     ours, _ = segment(model, Image.open(image))
     theirs = torch.nn.functional.interpolate(plain, size=(180, 240), mode="bilinear").argmax(1)[0].numpy()
-    assert (ours == theirs).mean() == 1.0
+    assert (ours == theirs).mean() > 0.999  # full-size masks: a near-tie pixel may round either way
 
 
 def test_eval_and_predict_on_the_output_folder(run, data_root, tmp_path, capsys):

@@ -281,3 +281,24 @@ def test_empty_poisson_batches_still_add_noise_and_count(tmp_path: Path) -> None
     assert train_in_process(str(path)) == 0
     p = _privacy(tmp_path / "out")
     assert p["steps"] == 100 and p["accountant_history"] == [[1.1, 0.01, 100]]
+
+
+def test_readme_privacy_snippet_is_the_schema() -> None:
+    import re
+
+    import yaml
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    snippet = next(b for b in re.findall(r"```yaml\n(.*?)```", readme, flags=re.S) if b.startswith("privacy:"))
+    block = yaml.safe_load(snippet)["privacy"]
+    assert set(block) == set(PrivacyConfig.model_fields)  # every key documented, none invented
+    assert PrivacyConfig(**block) == PrivacyConfig(target_epsilon=3.0)  # the documented values are the defaults
+
+
+def test_shuffled_batches_are_allowed_and_the_card_says_so(tmp_path: Path) -> None:
+    path = mlp_recipe(tmp_path, tmp_path / "out", train={"epochs": 1, "checkpoint_every": None},
+                      privacy={**DP, "poisson_sampling": False})
+    assert train_in_process(str(path)) == 0
+    p = _privacy(tmp_path / "out")
+    assert p["steps"] == 10 and p["poisson_sampling"] is False
+    assert "not Poisson-sampled" in (tmp_path / "out" / "README.md").read_text()

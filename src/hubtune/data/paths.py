@@ -6,7 +6,7 @@ from pathlib import Path
 
 from hubtune.recipe import DataConfig
 
-LOCAL_FORMATS = {"imagefolder", "csv", "tsv", "json", "jsonl", "parquet", "segmentation", "audio"}
+LOCAL_FORMATS = {"imagefolder", "csv", "tsv", "json", "jsonl", "parquet", "segmentation", "audio", "detection"}
 
 
 def data_path_problems(data: DataConfig, prefix: str = "data") -> list[str]:

@@ -60,7 +60,7 @@ def save_validation_overlays(model: Any, data: Any, path: Path, count: int = 4) 
     model.eval()
     n = len(model.labels or []) or model.num_labels
     rows = []
-    for image_path, mask_path in split.pairs[:count]:
+    for image_path, mask_path in split.pairs[:: max(1, len(split.pairs) // count)][:count]:  # spread out
         with Image.open(image_path) as im, Image.open(mask_path) as m:
             image, truth = im.convert("RGB"), np.asarray(m).astype(np.int64)
         pred, _ = segment(model, image)
@@ -101,7 +101,10 @@ def predict_to_files(model: Any, inputs: list[str], out_dir: Path, threshold: fl
             sel = ids == c
             classes[labels[c]] = {"id": c, "pixel_share": round(float(sel.mean()), 5),
                                   "mean_score": round(float(scores[sel].mean()), 5)}
+        top = sorted(classes.items(), key=lambda kv: -kv[1]["pixel_share"])[:3]
+        summary = ", ".join(f"{name} {100 * c['pixel_share']:.0f}%" for name, c in top)
         results.append({"image": str(item), "mask": f"{stem}_mask.png", "overlay": f"{stem}_overlay.png",
+                        "summary": summary,
                         "size": [image.width, image.height], "unlabelled_value": UNLABELLED, "classes": classes})
     atomic_write_json(out_dir / "predictions.json", {"threshold": threshold, "labels": labels,
                                                      "predictions": results})

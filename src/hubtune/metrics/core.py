@@ -16,7 +16,8 @@ import numpy as np
 
 from hubtune.registry import Registry
 
-TASKS = ("classification", "multilabel", "regression", "token_classification", "semantic_segmentation")
+TASKS = ("classification", "multilabel", "regression", "token_classification", "semantic_segmentation",
+         "object_detection")
 
 # problem types (contracts.ProblemType) and head names both map onto metric tasks
 _TASK_ALIASES = {

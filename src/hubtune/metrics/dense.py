@@ -72,3 +72,46 @@ def _compute(name: str) -> Any:
 for _name, _text in zip(NAMES, ("mean intersection over union", "pixels right (ignored pixels excluded)",
                                 "mean of per-class pixel accuracy"), strict=True):
     add_metric(_name, TASK, _compute(_name), description=_text)
+
+
+DETECTION = "object_detection"
+DETECTION_NAMES = ("map", "map_50", "map_75")
+
+
+class DetectionMetrics:
+    """Streaming COCO mAP (torchmetrics ``MeanAveragePrecision``, faster-coco-eval backend) with per-class AP."""
+
+    def __init__(self, label_names: list[str]) -> None:
+        from torchmetrics.detection import MeanAveragePrecision
+
+        self.label_names = label_names
+        self.metric = MeanAveragePrecision(box_format="xyxy", iou_type="bbox", class_metrics=True,
+                                           backend="faster_coco_eval")
+
+    def update(self, preds: list[dict[str, Tensor]], targets: list[dict[str, Tensor]]) -> None:
+        """Per image: preds ``boxes`` / ``scores`` / ``labels``, targets ``boxes`` / ``labels`` (xyxy, class ids)."""
+        cpu = lambda d: {k: v.detach().cpu() for k, v in d.items()}  # noqa: E731
+        self.metric.update([cpu(p) for p in preds], [cpu(t) for t in targets])
+
+    def compute(self) -> dict[str, float]:
+        r = self.metric.compute()
+        out = {name: float(r[name]) for name in DETECTION_NAMES}
+        per_class = r["map_per_class"].reshape(-1).tolist()
+        for cls, ap in zip(r["classes"].reshape(-1).tolist(), per_class, strict=True):
+            if 0 <= cls < len(self.label_names) and ap >= 0:  # -1: no ground truth of the class
+                out[f"ap_{self.label_names[cls]}"] = float(ap)
+        return out
+
+
+def _compute_detection(name: str) -> Any:
+    def compute(predictions: Any, references: Any, label_names: list[str] | None = None, **_: Any) -> float:
+        metrics = DetectionMetrics(label_names or [])
+        metrics.update(list(predictions), list(references))
+        return metrics.compute()[name]
+
+    return compute
+
+
+for _name, _text in zip(DETECTION_NAMES, ("COCO mAP over IoU 0.50:0.95", "AP at IoU 0.50", "AP at IoU 0.75"),
+                        strict=True):
+    add_metric(_name, DETECTION, _compute_detection(_name), description=_text)

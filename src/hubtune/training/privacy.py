@@ -206,7 +206,8 @@ class PrivateTraining:
                 if st.global_step % t.cfg.log_every == 0:
                     t._log_train(bar, seen, t0)
                     seen, t0 = 0, time.perf_counter()
-                if self._after_step() or st.global_step >= t.total_steps:
+                self._after_step()
+                if st.global_step >= t.total_steps:
                     break
         st.batch_in_epoch = 0
         self._log_epsilon(bar)
@@ -231,7 +232,7 @@ class PrivateTraining:
         t._loss_batches += 1
         return int(next(iter(batch.values())).shape[0])
 
-    def _after_step(self) -> bool:
+    def _after_step(self) -> None:
         """Checkpoints and signals, as the trainer does (a signal saves, then stops the run)."""
         from hubtune.training.trainer import Interrupted
 
@@ -241,7 +242,6 @@ class PrivateTraining:
             t.save()
         if t._signal is not None:
             raise Interrupted(t._signal, t.save())
-        return False
 
     def epsilon(self) -> float:
         """ε spent so far at this run's δ (0 before the first step)."""

@@ -1,0 +1,145 @@
+"""The ``detection`` data format: ``<path>/images/*`` and a CSV with one row per box.
+
+Columns: ``filename`` and ``class``, then the box in ``data.box_format``: ``xyxy`` → ``xmin,ymin,xmax,ymax``,
+``xywh`` → ``x,y,w,h``, ``cxcywh`` → ``cx,cy,w,h``; pixels, or fractions of the image with
+``data.normalized_boxes``. Every row is checked before training (all problems at once): a file that is not in
+``images/``, an image with no row, a box outside its image or with non-positive area, an unknown class.
+The validation split is carved from the images (``data.validation_size``, seeded). Augmentations move the
+boxes with the image (torchvision ``transforms.v2`` with ``tv_tensors.BoundingBoxes``).
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+from torch.utils.data import Dataset
+
+from hubtune.errors import DataError
+
+COLUMNS = {"xyxy": ("xmin", "ymin", "xmax", "ymax"), "xywh": ("x", "y", "w", "h"), "cxcywh": ("cx", "cy", "w", "h")}
+DEFAULT_SIZE = 320
+
+
+@dataclass
+class Annotated:
+    image: Path
+    boxes: torch.Tensor  # (n, 4) xyxy pixels
+    labels: torch.Tensor  # (n,) class ids
+
+
+def read_boxes(cfg: Any) -> tuple[list[Annotated], list[str]]:
+    """Rows of ``data.annotations`` grouped by image, boxes converted to xyxy pixels and checked."""
+    from torchvision.ops import box_convert
+
+    root = Path(cfg.path or ".").expanduser()
+    table, images_dir = root / cfg.annotations, root / "images"
+    if not table.is_file() or not images_dir.is_dir():
+        raise DataError(f"data.path: the detection format wants {images_dir}/ and {table} (data.annotations)")
+    with table.open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    need = {"filename", "class", *COLUMNS[cfg.box_format]}
+    if not rows or need - set(rows[0]):
+        raise DataError(f"data.annotations: {table.name} needs columns {sorted(need)} for box_format "
+                        f"{cfg.box_format!r}; it has {sorted(rows[0]) if rows else 'no rows'}")
+    names = [cfg.id2label[i] for i in sorted(cfg.id2label)] if cfg.id2label else sorted({r["class"] for r in rows})
+    problems: list[str] = []
+    grouped: dict[str, list[tuple[list[float], int]]] = {}
+    for n, row in enumerate(rows, start=2):
+        if row["class"] not in names:
+            problems.append(f"line {n}: class {row['class']!r} is not in id2label ({', '.join(names)})")
+            continue
+        grouped.setdefault(row["filename"], []).append(([float(row[c]) for c in COLUMNS[cfg.box_format]],
+                                                        names.index(row["class"])))
+    files = {p.name for p in images_dir.iterdir() if p.suffix.lower() in {".jpg", ".jpeg", ".png"}}
+    problems += [f"{name}: in {table.name} but not in images/" for name in sorted(set(grouped) - files)]
+    problems += [f"{name}: an image with no row in {table.name} (add its boxes or remove it)"
+                 for name in sorted(files - set(grouped))]
+    items = []
+    for name in sorted(set(grouped) & files):
+        with Image.open(images_dir / name) as img:
+            w, h = img.size
+        coords = torch.tensor([b for b, _ in grouped[name]], dtype=torch.float32)
+        if cfg.normalized_boxes:
+            coords = coords * torch.tensor([w, h, w, h], dtype=torch.float32)
+        boxes = box_convert(coords, cfg.box_format, "xyxy")
+        for box in boxes.tolist():
+            if box[2] <= box[0] or box[3] <= box[1]:
+                problems.append(f"{name}: box {[round(v, 1) for v in box]} has non-positive area")
+            elif box[0] < 0 or box[1] < 0 or box[2] > w or box[3] > h:
+                problems.append(f"{name}: box {[round(v, 1) for v in box]} lies outside the {w}x{h} image")
+        items.append(Annotated(images_dir / name, boxes, torch.tensor([c for _, c in grouped[name]])))
+    if problems:
+        more = f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""
+        raise DataError(f"data.annotations: {len(problems)} problem(s) in {table.name}: " + "; ".join(problems[:5])
+                        + more + "; fix the table, data.box_format or data.normalized_boxes")
+    return items, names
+
+
+def box_transform(size: int, training: bool, boxes: bool = True) -> Any:
+    """Flip (training), resize to ``size``², scale to [0, 1]; boxes follow, and degenerate ones are dropped."""
+    from torchvision.transforms import v2
+
+    steps: list[Any] = [v2.RandomHorizontalFlip()] if training else []
+    steps += [v2.Resize((size, size)), v2.ToImage(), v2.ToDtype(torch.float32, scale=True)]
+    return v2.Compose([*steps, v2.SanitizeBoundingBoxes()] if boxes else steps)
+
+
+class DetectionDataset(Dataset):
+    """Items ``{"pixel_values": (3, S, S) in [0, 1], "labels": {"boxes": (n, 4) xyxy, "labels": (n,)}}``."""
+
+    def __init__(self, items: list[Annotated], transform: Any) -> None:
+        self.items, self.transform = items, transform
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        from torchvision import tv_tensors
+
+        item = self.items[i]
+        with Image.open(item.image) as img:
+            image = img.convert("RGB")
+        boxes = tv_tensors.BoundingBoxes(item.boxes, format="XYXY", canvas_size=(image.height, image.width))
+        pixels, target = self.transform(image, {"boxes": boxes, "labels": item.labels})
+        return {"pixel_values": pixels.as_subclass(torch.Tensor),
+                "labels": {"boxes": target["boxes"].as_subclass(torch.Tensor), "labels": target["labels"]}}
+
+
+def collate(items: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"pixel_values": torch.stack([i["pixel_values"] for i in items]), "labels": [i["labels"] for i in items]}
+
+
+def build_detection_data(cfg: Any, preprocessing: Any, *, seed: int, splits: Any = ("train", "validation", "test"),
+                         train_transforms: bool = True) -> Any:
+    """A :class:`~hubtune.data.DataBundle`: train and a seeded validation carve-out of the annotated images."""
+    from hubtune.data import DataBundle
+
+    if cfg.format != "detection":
+        raise DataError(f"data.format: object_detection reads format 'detection', not {cfg.format!r}")
+    items, names = read_boxes(cfg)
+    order = np.random.default_rng(seed).permutation(len(items))
+    n_val = max(1, round(len(items) * cfg.validation_size))
+    held = set(order[:n_val].tolist())
+    parts = {"train": [it for i, it in enumerate(items) if i not in held],
+             "validation": [it for i, it in enumerate(items) if i in held]}
+    limits = {"train": cfg.max_train_samples, "validation": cfg.max_eval_samples}
+    size = cfg.image_size or DEFAULT_SIZE
+    built = {}
+    for split in [s for s in ("train", "validation") if s in splits]:
+        chosen = parts[split][: limits[split]] if limits[split] else parts[split]
+        built[split] = DetectionDataset(chosen, box_transform(size, split == "train" and train_transforms
+                                                             and cfg.augment))
+    preprocessing.data_config["input_size"] = (3, size, size)
+    info = {"dataset": cfg.path, "format": "detection", "modality": "image", "problem_type": "object_detection",
+            "splits": {s: len(d) for s, d in built.items()}, "box_format": f"{cfg.box_format} "
+            f"({'normalised' if cfg.normalized_boxes else 'pixels'})", "input_size": [size, size],
+            "validation_from_train": True, "validation_size": cfg.validation_size,
+            "boxes": {s: int(sum(len(it.labels) for it in d.items)) for s, d in built.items()}}
+    return DataBundle(built.get("train"), built.get("validation"), None,  # type: ignore[arg-type]
+                      names, len(names), collate, info)
