@@ -1,4 +1,4 @@
-"""Spoken digits (FSDD): ``python -m bench.audio [--folds nicolas,jackson] [--seeds 0] [--cross-seeds 0,1]`` or ``--from-json``.
+"""Spoken digits (FSDD): ``python -m bench.audio [--folds nicolas,jackson,lucas] [--seeds 0] [--cross-seeds 0,1]`` or ``--from-json``.
 
 1. Leave-one-speaker-out: for each test speaker in ``--folds`` (validation = the next speaker in alphabetical
    order, train = the other three), the same recipe (``recipes/audio/spectrogram-imagenet.yaml``) with
@@ -150,9 +150,9 @@ def render(data: dict[str, Any]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.audio", description=__doc__.splitlines()[0])
-    parser.add_argument("--folds", default="nicolas,jackson", help="test speakers of the leave-one-out folds")
+    parser.add_argument("--folds", default="nicolas,jackson,lucas", help="test speakers of the leave-one-out folds")
     parser.add_argument("--seeds", default="0", help="seeds of the leave-one-speaker-out runs")
-    parser.add_argument("--cross-seeds", default=None, help="seeds of the cross-speaker curve (default: --seeds)")
+    parser.add_argument("--cross-seeds", default="0,1", help="seeds of the cross-speaker curve")
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--from-json", action="store_true", help="only re-render audio.md")
     args = parser.parse_args(argv)
@@ -169,7 +169,7 @@ def main(argv: list[str] | None = None) -> int:
     seeds = [int(s) for s in args.seeds.split(",")]
     with tempfile.TemporaryDirectory() as tmp:
         os.environ["HUBTUNE_HOME"] = str(Path(tmp) / "home")
-        cross(data, [int(s) for s in (args.cross_seeds or args.seeds).split(",")], args.epochs, Path(tmp))
+        cross(data, [int(s) for s in args.cross_seeds.split(",")], args.epochs, Path(tmp))
         loso(data, [f for f in args.folds.split(",") if f], seeds, args.epochs, Path(tmp))
     _save(data)
     print(render(data))

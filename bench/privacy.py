@@ -76,6 +76,8 @@ def render(doc: dict[str, Any]) -> str:
     lines = ["# Differentially private fine-tuning (Opacus DP-SGD)", "",
              "`python -m bench.privacy` — one run per row, one seed (seed 42), on a shared 2-core CPU; wall times",
              "are upper bounds. ε is the PRV accountant's at δ = 1/(10·N); σ solved for the target ε over the run.",
+             "Accuracy: validation (SST-2: dev) at the epoch kept by `eval.keep_best`. Same recipe with and without",
+             "`privacy:` per task.",
              "", "| task | target ε | ε spent | δ | σ | q | steps | accuracy | trainable | wall s |",
              "|---|---|---|---|---|---|---|---|---|---|"]
     for r in doc.get("runs", []):

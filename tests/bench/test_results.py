@@ -20,17 +20,35 @@ from bench.report import markdown  # noqa: E402
 from bench import adaptation, adaptation_md, group_by_length, strategies, strategies_md  # noqa: E402
 
 
+# result stem -> the module whose ``--from-json`` re-renders it (each has ``render(doc)``, hub_load ``markdown``)
+RENDERERS = {"search": "bench.search", "select": "bench.select", "profile-cpu": "bench.profile_step",
+             "image-path": "bench.image_path", "hub-load": "bench/hub_load.py"}
+
+
+@pytest.mark.parametrize("stem", sorted(RENDERERS))
+def test_each_results_markdown_is_its_scripts_rendering(stem: str) -> None:
+    import importlib
+
+    if not (RESULTS / f"{stem}.json").exists():
+        pytest.fail(f"bench/results/{stem}.json is missing: run its command (bench/README.md)")
+    doc = json.loads((RESULTS / f"{stem}.json").read_text())
+    module = importlib.import_module(RENDERERS[stem].replace("/", ".").removesuffix(".py"))
+    render = getattr(module, "render", None) or module.markdown
+    assert render(doc) == (RESULTS / f"{stem}.md").read_text()
+
+
 def test_every_result_file_is_accounted_for() -> None:
     """A new file in bench/results needs a renderer here (and in ``make bench-results``)."""
     known = {"adaptation.json", "adaptation.md", "strategies.json", "strategies.md", "throughput-cpu.json",
              "throughput-cpu.md", "cpu.json", "group-by-length.json", "group-by-length.md", "hub-load.json",
              "hub-load.md", "distill.json", "distill.md", "privacy.json", "privacy.md", "audio.json", "audio.md",
-             "dense.json", "dense.md"}
+             "dense.json", "dense.md", *(f"{stem}.{ext}" for stem in RENDERERS for ext in ("json", "md"))}
     assert {p.name for p in RESULTS.iterdir() if p.is_file()} <= known
     makefile = (REPO / "Makefile").read_text()
     for command in ("bench.strategies --from-json", "bench.adaptation render", "bench.group_by_length --from-json",
                     "--from-json bench/results/throughput-cpu.json", "bench.distill --from-json",
-                    "bench.privacy --from-json", "bench.audio --from-json", "bench.dense --from-json"):
+                    "bench.privacy --from-json", "bench.audio --from-json", "bench.dense --from-json",
+                    *(f"{module} --from-json" for module in RENDERERS.values())):
         assert command in makefile
 
 
