@@ -21,6 +21,7 @@ from typing import Any
 import datasets
 
 from hubtune.audio_schema import AudioDataConfig
+from hubtune.data.paths import SplitNotFound, resolve_path
 from hubtune.errors import DataError
 from hubtune.recipe import DataConfig
 
@@ -110,8 +111,6 @@ def select(rows: Iterable[dict[str, str]], where: dict[str, set[str]]) -> list[d
 
 def audio_split_table(cfg: DataConfig, split: str, root: Path) -> datasets.Dataset:
     """Rows of one split (``train``/``validation``/``test``); ``SplitNotFound`` when it is not defined."""
-    from hubtune.data.loading import SplitNotFound
-
     where = split_filter(audio_config(cfg), split)
     if where is None:
         raise SplitNotFound(f"data.audio.splits has no {split!r} filter")
@@ -133,8 +132,6 @@ def audio_problems(cfg: DataConfig, prefix: str = "data") -> list[str]:
     problems = _source_problems(cfg, acfg, prefix)
     if problems or not cfg.path:
         return problems
-    from hubtune.data.loading import resolve_path
-
     try:
         root = resolve_path(cfg.path, f"{prefix}.path")
         rows = list_clips(cfg, root)

@@ -14,9 +14,9 @@ from datasets.data_files import get_data_patterns, resolve_pattern
 
 from hubtune.data.builtin import builtin_split
 from hubtune.data.diagnose import explain_table_error
+from hubtune.data.paths import SplitNotFound, resolve_path
 from hubtune.errors import DataError
 from hubtune.recipe import DataConfig, SplitConfig
-from hubtune.shared_data import ENV, shared_data
 
 SPLITS = ("train", "validation", "test")
 _BUILDERS = {"csv": "csv", "tsv": "csv", "json": "json", "jsonl": "json", "parquet": "parquet", "imagefolder": "imagefolder"}
@@ -26,29 +26,6 @@ _ALIASES = {"validation": ("val", "valid", "dev"), "val": ("validation",), "vali
             "dev": ("validation",), "test": ("testing", "eval")}
 _DIAGNOSED = ("csv", "tsv", "json", "jsonl")  # text formats whose load errors diagnose.py explains
 _SPLIT_SPEC = re.compile(r"^\s*([\w.-]+)\s*(\[.*\])?\s*$")
-
-
-class SplitNotFound(DataError):
-    """The requested split name does not exist in the dataset (the caller may carve one)."""
-
-
-def resolve_path(path: str, key: str) -> Path:
-    """``path`` as an existing local path; ``.../shared/data/...`` also resolves via ``HUBTUNE_DATA``."""
-    p = Path(path).expanduser()
-    if p.exists():
-        return p
-    marker = "shared/data/"
-    if marker in path.replace("\\", "/"):
-        rest = path.replace("\\", "/").split(marker, 1)[1].strip("/")
-        try:
-            return shared_data(*rest.split("/"))
-        except DataError:
-            pass
-        raise DataError(
-            f"{key}: data path {path} does not exist; run from the project root, or set "
-            f"{ENV}=/path/to/shared/data (recipes can write ${{{ENV}:-../shared/data}}/...)"
-        )
-    raise DataError(f"{key}: data path {path} does not exist (resolved to {p.resolve()}); fix {key} in the recipe")
 
 
 def split_spec(cfg: DataConfig, split: str) -> SplitConfig | None:

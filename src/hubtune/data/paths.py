@@ -1,10 +1,12 @@
-"""Cheap checks that the files a ``data:`` block names exist (no data is read)."""
+"""Where data lives: resolving a recipe's paths, and cheap checks that they exist (no data is read)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from hubtune.errors import DataError
 from hubtune.recipe import DataConfig
+from hubtune.shared_data import ENV, shared_data
 
 LOCAL_FORMATS = {"imagefolder", "csv", "tsv", "json", "jsonl", "parquet", "segmentation", "audio", "detection"}
 
@@ -32,3 +34,26 @@ def _split_path(split: object) -> str | None:
 
 def _shared_hint(path: str) -> str:
     return " (the shared data sets live in ../shared/data; set HUBTUNE_DATA to their folder)" if "shared" in path else ""
+
+
+class SplitNotFound(DataError):
+    """The requested split name does not exist in the dataset (the caller may carve one)."""
+
+
+def resolve_path(path: str, key: str) -> Path:
+    """``path`` as an existing local path; ``.../shared/data/...`` also resolves via ``HUBTUNE_DATA``."""
+    p = Path(path).expanduser()
+    if p.exists():
+        return p
+    marker = "shared/data/"
+    if marker in path.replace("\\", "/"):
+        rest = path.replace("\\", "/").split(marker, 1)[1].strip("/")
+        try:
+            return shared_data(*rest.split("/"))
+        except DataError:
+            pass
+        raise DataError(
+            f"{key}: data path {path} does not exist; run from the project root, or set "
+            f"{ENV}=/path/to/shared/data (recipes can write ${{{ENV}:-../shared/data}}/...)"
+        )
+    raise DataError(f"{key}: data path {path} does not exist (resolved to {p.resolve()}); fix {key} in the recipe")

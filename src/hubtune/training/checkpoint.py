@@ -103,3 +103,12 @@ def load_checkpoint(accelerator: Any, path: Path) -> None:
     except Exception as e:
         raise CheckpointError(f"cannot restore checkpoint {path}: {type(e).__name__}: {str(e)[:300]} (is it complete "
                               "and written by hubtune? pickles that run code are refused)") from None
+
+
+class Interrupted(Exception):
+    """Training stopped by SIGINT/SIGTERM after saving a checkpoint; ``exit_code`` 130/143."""
+
+    def __init__(self, signum: int, checkpoint: Path | None) -> None:
+        self.exit_code = 128 + signum
+        self.checkpoint = checkpoint
+        super().__init__(f"stopped by signal {signum}; checkpoint saved at {checkpoint} (resume with --resume)")

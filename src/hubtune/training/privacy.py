@@ -234,7 +234,7 @@ class PrivateTraining:
 
     def _after_step(self) -> None:
         """Checkpoints and signals, as the trainer does (a signal saves, then stops the run)."""
-        from hubtune.training.trainer import Interrupted
+        from hubtune.training.checkpoint import Interrupted
 
         t, st = self.trainer, self.trainer.state
         if t.cfg.checkpoint_every and st.global_step % t.cfg.checkpoint_every == 0 \

@@ -35,6 +35,7 @@ from hubtune.metrics import greater_is_better
 from hubtune.model import TransferModel
 from hubtune.recipe import Recipe
 from hubtune.training.checkpoint import (
+    Interrupted,
     TrainState,
     latest_checkpoint,
     load_checkpoint,
@@ -57,15 +58,6 @@ def _epoch_hook() -> Callable[[int, dict[str, float]], None] | None:
         return None
     module, _, name = spec.partition(":")
     return getattr(importlib.import_module(module), name)()
-
-
-class Interrupted(Exception):
-    """Training stopped by SIGINT/SIGTERM after saving a checkpoint; ``exit_code`` 130/143."""
-
-    def __init__(self, signum: int, checkpoint: Path | None) -> None:
-        self.exit_code = 128 + signum
-        self.checkpoint = checkpoint
-        super().__init__(f"stopped by signal {signum}; checkpoint saved at {checkpoint} (resume with --resume)")
 
 
 class Trainer:
