@@ -99,7 +99,8 @@ class DataConfig(_Strict):
     audio: AudioDataConfig | None = Field(None, description="format audio: fields, splits, duration, augment")
     ignore_index: int | None = Field(None, ge=0, le=255, description="segmentation: the mask value never scored")
     id2label: dict[int, str] | None = Field(None, description="segmentation: class id -> name (else classes.json)")
-    annotations: str = Field("boxes.csv", description="detection: the box table (CSV, one row per box) under path")
+    annotations: str = Field("boxes.csv", description="detection: the box table under path: a CSV, one row per "
+                             "box, or a COCO JSON (*.json)")
     box_format: Literal["xyxy", "xywh", "cxcywh"] = Field("xyxy", description="detection: how the box columns read")
     normalized_boxes: bool = Field(False, description="detection: box coordinates are fractions of the image size")
 

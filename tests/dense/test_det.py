@@ -69,6 +69,30 @@ def test_box_formats_read_the_same_boxes(data_root, tmp_path):
         assert torch.allclose(a.boxes, b.boxes, atol=1e-3)
 
 
+def test_a_coco_json_reads_the_same_boxes_as_the_csv(data_root, tmp_path):
+    root, rows = _copy(data_root, tmp_path)
+    _write(root, rows, FIELDS)
+    from_csv, names = read_boxes(_cfg(root))
+    files = sorted({r["filename"] for r in rows})
+    coco = {"images": [{"id": i, "file_name": f} for i, f in enumerate(files)],
+            "categories": [{"id": 7, "name": "raccoon"}],
+            "annotations": [{"image_id": files.index(r["filename"]), "category_id": 7,
+                             "bbox": [float(r["xmin"]), float(r["ymin"]), float(r["xmax"]) - float(r["xmin"]),
+                                      float(r["ymax"]) - float(r["ymin"])]} for r in rows]}
+    (root / "instances.json").write_text(json.dumps(coco))
+    from_coco, coco_names = read_boxes(_cfg(root, annotations="instances.json", box_format="xyxy"))
+    assert coco_names == names == ["raccoon"]
+    for a, b in zip(from_csv, from_coco, strict=True):
+        assert a.image == b.image and torch.allclose(a.boxes, b.boxes) and torch.equal(a.labels, b.labels)
+    coco["annotations"][0]["category_id"] = 3
+    (root / "instances.json").write_text(json.dumps(coco))
+    with pytest.raises(DataError, match="unknown category_id 3"):
+        read_boxes(_cfg(root, annotations="instances.json"))
+    (root / "instances.json").write_text('{"images": []}')
+    with pytest.raises(DataError, match="is not a COCO JSON"):
+        read_boxes(_cfg(root, annotations="instances.json"))
+
+
 def test_bad_tables_are_refused_with_every_problem(data_root, tmp_path):
     root, rows = _copy(data_root, tmp_path)
     bad = [dict(r) for r in rows]

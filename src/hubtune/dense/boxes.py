@@ -1,10 +1,11 @@
-"""The ``detection`` data format: ``<path>/images/*`` and a CSV with one row per box.
+"""The ``detection`` data format: ``<path>/images/*`` and a CSV with one row per box, or a COCO JSON.
 
 Columns: ``filename`` and ``class``, then the box in ``data.box_format``: ``xyxy`` → ``xmin,ymin,xmax,ymax``,
 ``xywh`` → ``x,y,w,h``, ``cxcywh`` → ``cx,cy,w,h``; pixels, or fractions of the image with
 ``data.normalized_boxes``. Every row is checked before training (all problems at once): a file that is not in
 ``images/``, an image with no row, a box outside its image or with non-positive area, an unknown class.
-The validation split is carved from the images (``data.validation_size``, seeded). Augmentations move the
+``data.annotations: instances.json`` reads COCO instead (boxes x, y, w, h in pixels, classes from its
+categories). The validation split is carved from the images (``data.validation_size``, seeded). Augmentations move the
 boxes with the image (torchvision ``transforms.v2`` with ``tv_tensors.BoundingBoxes``).
 """
 
@@ -41,12 +42,16 @@ def read_boxes(cfg: Any) -> tuple[list[Annotated], list[str]]:
     table, images_dir = root / cfg.annotations, root / "images"
     if not table.is_file() or not images_dir.is_dir():
         raise DataError(f"data.path: the detection format wants {images_dir}/ and {table} (data.annotations)")
-    with table.open(newline="") as f:
-        rows = list(csv.DictReader(f))
-    need = {"filename", "class", *COLUMNS[cfg.box_format]}
+    if table.suffix.lower() == ".json":
+        rows, box_format, normalized = coco_rows(table), "xywh", False
+    else:
+        with table.open(newline="") as f:
+            rows = list(csv.DictReader(f))
+        box_format, normalized = cfg.box_format, cfg.normalized_boxes
+    need = {"filename", "class", *COLUMNS[box_format]}
     if not rows or need - set(rows[0]):
         raise DataError(f"data.annotations: {table.name} needs columns {sorted(need)} for box_format "
-                        f"{cfg.box_format!r}; it has {sorted(rows[0]) if rows else 'no rows'}")
+                        f"{box_format!r}; it has {sorted(rows[0]) if rows else 'no rows'}")
     names = [cfg.id2label[i] for i in sorted(cfg.id2label)] if cfg.id2label else sorted({r["class"] for r in rows})
     problems: list[str] = []
     grouped: dict[str, list[tuple[list[float], int]]] = {}
@@ -54,7 +59,7 @@ def read_boxes(cfg: Any) -> tuple[list[Annotated], list[str]]:
         if row["class"] not in names:
             problems.append(f"line {n}: class {row['class']!r} is not in id2label ({', '.join(names)})")
             continue
-        grouped.setdefault(row["filename"], []).append(([float(row[c]) for c in COLUMNS[cfg.box_format]],
+        grouped.setdefault(row["filename"], []).append(([float(row[c]) for c in COLUMNS[box_format]],
                                                         names.index(row["class"])))
     files = {p.name for p in images_dir.iterdir() if p.suffix.lower() in {".jpg", ".jpeg", ".png"}}
     problems += [f"{name}: in {table.name} but not in images/" for name in sorted(set(grouped) - files)]
@@ -65,9 +70,9 @@ def read_boxes(cfg: Any) -> tuple[list[Annotated], list[str]]:
         with Image.open(images_dir / name) as img:
             w, h = img.size
         coords = torch.tensor([b for b, _ in grouped[name]], dtype=torch.float32)
-        if cfg.normalized_boxes:
+        if normalized:
             coords = coords * torch.tensor([w, h, w, h], dtype=torch.float32)
-        boxes = box_convert(coords, cfg.box_format, "xyxy")
+        boxes = box_convert(coords, box_format, "xyxy")
         for box in boxes.tolist():
             if box[2] <= box[0] or box[3] <= box[1]:
                 problems.append(f"{name}: box {[round(v, 1) for v in box]} has non-positive area")
@@ -79,6 +84,28 @@ def read_boxes(cfg: Any) -> tuple[list[Annotated], list[str]]:
         raise DataError(f"data.annotations: {len(problems)} problem(s) in {table.name}: " + "; ".join(problems[:5])
                         + more + "; fix the table, data.box_format or data.normalized_boxes")
     return items, names
+
+
+def coco_rows(path: Path) -> list[dict[str, Any]]:
+    """A COCO JSON (``images``, ``annotations`` with ``bbox`` = x, y, w, h in pixels, ``categories``) as the
+    CSV's rows: one per box, with ``filename``, ``class`` (the category's name), ``x``, ``y``, ``w``, ``h``."""
+    import json
+
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+        files = {im["id"]: im["file_name"] for im in doc["images"]}
+        names = {c["id"]: c["name"] for c in doc["categories"]}
+        boxes = [(a["image_id"], a["category_id"], [float(v) for v in a["bbox"]]) for a in doc["annotations"]]
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise DataError(f"data.annotations: {path.name} is not a COCO JSON with images, annotations (image_id, "
+                        f"category_id, bbox) and categories ({type(e).__name__}: {e})") from None
+    problems = [f"annotation of image_id {i} names no image" for i, _, _ in boxes if i not in files]
+    problems += [f"annotation names unknown category_id {c}" for _, c, _ in boxes if c not in names]
+    problems += [f"a bbox of image_id {i} is not x, y, w, h: {b}" for i, _, b in boxes if len(b) != 4]
+    if problems:
+        raise DataError(f"data.annotations: {path.name}: " + "; ".join(sorted(set(problems))[:5]))
+    return [{"filename": files[i], "class": names[c], **dict(zip(COLUMNS["xywh"], map(str, b), strict=True))}
+            for i, c, b in boxes]
 
 
 def box_transform(size: int, training: bool, boxes: bool = True) -> Any:
