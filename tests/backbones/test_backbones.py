@@ -114,4 +114,4 @@ def test_custom_backbone_errors():
 
 
 def test_registry_lists_backbones():
-    assert BACKBONES.names() == ["custom", "timm", "transformers"]
+    assert BACKBONES.names() == ["custom", "spectrogram", "timm", "transformers"]

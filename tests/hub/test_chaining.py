@@ -13,6 +13,7 @@ import yaml
 from safetensors.torch import load_file
 
 from hubtune.hub import pull, push
+from hubtune.hub.card_merge import retarget
 from hubtune.inference import predict
 
 
@@ -25,8 +26,11 @@ def test_round_trip_push_pull_identical_files_and_predictions(trained_text: Path
     pulled = pull("me/tiny-text", to=tmp_path / "pulled", hub=hub_server.url, token=hub_server.token)
     pushed_files = {p.name for p in trained_text.iterdir() if p.is_file()}
     assert {"model.safetensors", "config.json", "README.md", "recipe.yaml", "hubtune.json"} <= pushed_files
-    for name in pushed_files:
+    for name in pushed_files - {"README.md"}:
         assert sha256(pulled / name) == sha256(trained_text / name), name
+    # the card is pushed retargeted: its "How to use" names this repo and this hub
+    expected = retarget((trained_text / "README.md").read_text(), "me/tiny-text", hub_server.url)
+    assert (pulled / "README.md").read_text() == expected != (trained_text / "README.md").read_text()
     assert not (pulled / "checkpoints").exists()
     texts = ["a gorgeous film", "a boring mess"]
     assert predict(pulled, texts, top_k=2) == predict(trained_text, texts, top_k=2)

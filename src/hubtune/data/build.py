@@ -196,4 +196,5 @@ def predict_inputs(items: Sequence[str], preprocessing: Preprocessing, max_lengt
                                       max_length=max_length, return_tensors="pt")
         return dict(enc)
     transform = vision_transform(preprocessing, training=False)
+    transform.draft = None  # full decode: predictions equal plain timm/transformers on the same files
     return {"pixel_values": torch.stack(transform.pixels(list(items)))}

@@ -337,6 +337,10 @@ async def stylesheet(request: Request) -> Response:
 
 def _html(handler):
     async def wrapped(request: Request) -> Response:
+        if request.url.path.startswith("/api/"):  # an unknown API path: the API's JSON error, not a page
+            from hubtune.hub.plumbing import error_response
+
+            return error_response(404, f"no such endpoint: {request.url.path}", "EntryNotFound")
         try:
             return await handler(request)
         except (NotFound, HubError):
