@@ -62,6 +62,7 @@ def run_hf_trainer(w: Workload, device: torch.device, *, precision: str, warmup:
     gc.collect()
     if device.type == "cuda":
         torch.cuda.empty_cache()
-    notes = {"precision": precision, "optim": optim, "max_grad_norm": 1.0, "steps_per_s": steps / seconds}
+    notes = {"precision": precision, "optim": optim, "max_grad_norm": 1.0, "scheduler": "linear",
+             "data": "fixed batch via DataLoader", "steps_per_s": steps / seconds}
     return Result(w.name, "hf_trainer", w.batch_size, rate, 1000 * seconds / steps, peak, steps,
                   mfu(flops, rate, device), notes)

@@ -105,13 +105,16 @@ def run_hubtune(w: Workload, s: LoopSettings, device: torch.device, data: DataBu
         trainer = build_trainer(w, s, data, Path(tmp), device)
         trainer.fit()
         rate = steady_rate(trainer.state.history, s.warmup_windows)
+        opt = trainer.optimizer.optimizer
+        optim = f"{type(opt).__name__.lower()} {'fused' if opt.defaults.get('fused') else 'foreach'}"
         del trainer
     peak = peak_memory_mib(device)
     gc.collect()
     if device.type == "cuda":
         torch.cuda.empty_cache()
-    notes = {"precision": s.precision, "compile": s.compile, "channels_last": s.channels_last,
-             "max_grad_norm": 1.0, "non_blocking": s.non_blocking, "num_workers": s.num_workers,
-             "windows": s.windows, "steps_per_window": s.steps}
+    notes = {"optim": optim, "scheduler": "cosine", "precision": s.precision, "compile": s.compile,
+             "channels_last": s.channels_last, "max_grad_norm": 1.0, "data": "fixed batch via DataLoader",
+             "non_blocking": s.non_blocking, "num_workers": s.num_workers, "windows": s.windows,
+             "steps_per_window": s.steps}
     return Result(w.name, engine, w.batch_size, rate, 1000 * w.batch_size / rate, peak, s.steps * s.windows,
                   mfu(flops, rate, device), notes)

@@ -52,6 +52,6 @@ def run_plain(w: Workload, device: torch.device, *, compiled: bool, precision: s
     rate = steps * w.batch_size / seconds
     peak = peak_memory_mib(device)
     notes = {"precision": precision, "channels_last": cl, "optim": "adamw fused", "max_grad_norm": 1.0,
-             "scheduler": "none", "data": "one batch on the device"}
+             "scheduler": "none", "data": "fixed batch on the device"}
     return Result(w.name, "plain_compiled" if compiled else "plain_eager", w.batch_size, rate,
                   1000 * seconds / steps, peak, steps, mfu(flops, rate, device), notes)
