@@ -47,7 +47,7 @@ bench-results: install
 	HF_HUB_OFFLINE=1 $(BIN)/python -m bench.privacy --from-json
 	HF_HUB_OFFLINE=1 $(BIN)/python -m bench.audio --from-json
 	HF_HUB_OFFLINE=1 $(BIN)/python -m bench.search --from-json
-	HF_HUB_OFFLINE=1 $(BIN)/python -m bench.select --from-json
+	HF_HUB_OFFLINE=1 $(BIN)/python -m bench.select_source --from-json
 	HF_HUB_OFFLINE=1 $(BIN)/python -m bench.profile_step --from-json
 	HF_HUB_OFFLINE=1 $(BIN)/python -m bench.image_path --from-json
 	HF_HUB_OFFLINE=1 $(BIN)/python bench/hub_load.py --from-json

@@ -20,7 +20,7 @@ from bench.report import markdown  # noqa: E402
 from bench import adaptation, adaptation_md, group_by_length, strategies, strategies_md  # noqa: E402
 
 # result stem -> the module whose ``--from-json`` re-renders it (each has ``render(doc)``, hub_load ``markdown``)
-RENDERERS = {"search": "bench.search", "select": "bench.select", "profile-cpu": "bench.profile_step",
+RENDERERS = {"search": "bench.search", "select": "bench.select_source", "profile-cpu": "bench.profile_step",
              "image-path": "bench.image_path", "hub-load": "bench/hub_load.py"}
 
 

@@ -1,4 +1,4 @@
-"""``hubtune select`` evidence: ``python -m bench.select`` or ``--from-json``.
+"""``hubtune select`` evidence: ``python -m bench.select_source`` or ``--from-json``.
 
 Choosing the source for USPS digits (target: ``recipes/adaptation/usps-finetune.yaml``, 300 labelled USPS digits).
 Two sources are trained with hubtune on MNIST (``digits_shift`` 16×16: the 10 digits, and even/odd via
@@ -61,7 +61,7 @@ def _fmt(v: Any) -> str:
 
 def render(doc: dict[str, Any]) -> str:
     lines = ["# Choosing the source: `hubtune select` (MNIST sources → USPS)", "",
-             "Command: `python -m bench.select` (re-render: `--from-json`). Target: 300 labelled USPS digits "
+             "Command: `python -m bench.select_source` (re-render: `--from-json`). Target: 300 labelled USPS digits "
              f"(`{doc['target']}`); candidates: two hubtune-trained MNIST sources pulled from a local hub, and two "
              "untrained networks; all four estimated and fine-tuned (`--top-k 4`).", "",
              f"| candidate | LogME | H-score | LEEP | NCE | estimator rank | fine-tuned {doc['metric']} | fine-tuned rank |",
