@@ -69,3 +69,20 @@ def test_two_workers_share_one_sqlite_study(tmp_path: Path, write_recipe, search
     folders = [t.user_attrs["folder"] for t in found]
     assert len(set(folders)) == len(found) and all(Path(f, "hubtune.json").exists() for f in folders)
     assert len({t.params["train.lr"] for t in found}) == len(found)
+
+
+def _open_storage(url: str) -> str:
+    from hubtune.search.study import make_storage
+
+    make_storage(url, 0)
+    return "ok"
+
+
+def test_workers_opening_a_new_storage_at_once_all_succeed(tmp_path: Path) -> None:
+    """Several workers creating one new SQLite study database at the same moment race on its tables and version
+    row; the losers retry instead of failing (this made a two-worker search fail once in a full run)."""
+    import multiprocessing
+
+    url = f"sqlite:///{tmp_path / 'race.db'}"
+    with multiprocessing.get_context("spawn").Pool(4) as pool:
+        assert pool.map(_open_storage, [url] * 4) == ["ok"] * 4

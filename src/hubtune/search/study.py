@@ -51,12 +51,21 @@ def make_storage(url: str, max_retries: int) -> RDBStorage:
             return RDBStorage(url, engine_kwargs=kwargs, heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S,
                               heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=max_retries))
         except Exception as e:  # SQLAlchemy and driver errors alike
-            if attempt == 4 or ("already exists" not in str(e) and "locked" not in str(e)):
+            if attempt == 4 or not _racing(e):
                 raise SearchError(f"cannot open the search storage {shown_url(url)}: {type(e).__name__}: "
                                   f"{str(e)[:300]} (check search.storage; install its driver, e.g. "
                                   "`pip install 'psycopg[binary]'` for postgresql://)") from None
             time.sleep(0.5 + attempt)
     raise AssertionError("unreachable")
+
+
+def _racing(error: Exception) -> bool:
+    """An error of two workers initialising one storage at the same moment (tables, version row): retry it."""
+    from sqlalchemy.exc import IntegrityError
+
+    text = str(error)
+    return isinstance(error, IntegrityError) or any(
+        s in text for s in ("already exists", "locked", "UNIQUE constraint", "duplicate key"))
 
 
 def make_sampler(cfg: SearchConfig) -> optuna.samplers.BaseSampler:
