@@ -21,7 +21,7 @@ from hubtune.errors import HubError
 from hubtune.hub import routes, uploads, web
 from hubtune.hub.errors import Conflict, EntryNotFound, RepoBusy, RepoNotFound, RevisionNotFound
 from hubtune.hub.paths import validate_repo_id
-from hubtune.hub.plumbing import HttpError, HubState, body_pending, error_response, segments
+from hubtune.hub.plumbing import HttpError, HubState, body_pending, error_response, iter_body, segments
 
 log = logging.getLogger(__name__)
 Handler = Callable[..., Awaitable[Response]]
@@ -113,26 +113,39 @@ _STATUS: list[tuple[type[Exception], int, str | None]] = [
 ]
 
 
-def _answer(request: Request, response: Response) -> Response:
-    if body_pending(request):  # the rest of the body would be read as the next request: close instead
+DRAIN_LIMIT = 1 << 16  # a refused request's unread body up to this size is read and dropped before answering
+
+
+async def _answer(request: Request, response: Response) -> Response:
+    """Send an error: a small unread body is drained first (closing on unread data makes the kernel reset the
+    connection, and the client loses the answer); a larger one closes the connection (it would otherwise be
+    read as the next request)."""
+    length = request.headers.get("content-length", "")
+    if body_pending(request) and length.isdigit() and int(length) <= DRAIN_LIMIT:
+        try:
+            async for _ in iter_body(request, DRAIN_LIMIT):
+                pass
+        except HttpError:
+            pass
+    if body_pending(request):
         response.headers["Connection"] = "close"
     return response
 
 
 async def on_http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HttpError)
-    return _answer(request, error_response(exc.status, str(exc), exc.code, exc.headers))
+    return await _answer(request, error_response(exc.status, str(exc), exc.code, exc.headers))
 
 
 async def on_hub_error(request: Request, exc: Exception) -> Response:
     status, code = next((s, c) for kind, s, c in _STATUS if isinstance(exc, kind))
     headers = {"Retry-After": "1"} if status == 503 else None
-    return _answer(request, error_response(status, str(exc), code, headers))
+    return await _answer(request, error_response(status, str(exc), code, headers))
 
 
 async def on_starlette_http(request: Request, exc: Exception) -> Response:
     status = getattr(exc, "status_code", 400)
-    return _answer(request, error_response(status, str(getattr(exc, "detail", "")) or "bad request"))
+    return await _answer(request, error_response(status, str(getattr(exc, "detail", "")) or "bad request"))
 
 
 async def on_crash(request: Request, exc: Exception) -> Response:
