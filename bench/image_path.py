@@ -20,7 +20,7 @@ from typing import Any
 
 import torch
 
-from bench.machine import describe, machine
+from bench.machine import describe, machine, save_results
 
 RESULTS = Path(__file__).resolve().parent / "results" / "image-path.json"
 
@@ -121,15 +121,12 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--steps", type=int, default=3)
     p.add_argument("--from-json", action="store_true")
     args = p.parse_args(argv)
-    if args.from_json:
-        doc = json.loads(RESULTS.read_text())
-    else:
+    doc = None
+    if not args.from_json:
         files = sorted(shared_data("hymenoptera", "train").rglob("*.jpg"))[: args.images]
         doc = {"images": len(files), "rates": {**loader_rates(files), **model_rates(args.steps)},
                "cached_probe": cached_probe(), "machine": machine()}
-        RESULTS.write_text(json.dumps(doc, indent=2) + "\n")
-    RESULTS.with_suffix(".md").write_text(render(doc))
-    print(RESULTS.with_suffix(".md").read_text())
+    save_results(RESULTS, doc, render)
 
 
 if __name__ == "__main__":

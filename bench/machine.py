@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import os
 import platform
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 
@@ -24,3 +27,14 @@ def describe(hw: Any) -> str:
     loads = hw.get("load1")
     load = f", load {min(loads):.1f}–{max(loads):.1f}" if isinstance(loads, list) and loads else ""
     return f"{hw['device']}, {hw['cpus']} cores, {hw['threads']} threads{load}, torch {hw['torch']}"
+
+
+def save_results(path: Path, doc: dict[str, Any] | None, render: Callable[[dict[str, Any]], str]) -> None:
+    """Write ``doc`` (a fresh measurement) as ``path`` — or, with ``doc`` None (``--from-json``), read it back —
+    then its Markdown next to it, rendered by ``render``, and print the Markdown."""
+    if doc is None:
+        doc = json.loads(path.read_text())
+    else:
+        path.write_text(json.dumps(doc, indent=2) + "\n")
+    path.with_suffix(".md").write_text(render(doc))
+    print(path.with_suffix(".md").read_text())

@@ -10,7 +10,6 @@ Writes ``results/profile-cpu.json`` and ``.md``; ``--from-json`` only re-renders
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import tempfile
 import time
@@ -19,7 +18,7 @@ from typing import Any
 
 import torch
 
-from bench.machine import describe, machine
+from bench.machine import describe, machine, save_results
 
 RESULTS = Path(__file__).resolve().parent / "results" / "profile-cpu.json"
 PHASES = ("data", "forward", "backward", "clip", "optimizer", "scheduler")
@@ -95,15 +94,12 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--warmup", type=int, default=2)
     p.add_argument("--from-json", action="store_true")
     args = p.parse_args(argv)
-    if args.from_json:
-        doc = json.loads(RESULTS.read_text())
-    else:
+    doc = None
+    if not args.from_json:
         names = args.workloads.split(",")
-        rows = [profile(n, fused, args.steps, args.warmup) for n in names for fused in (False, True)]
-        doc = {"workloads": names, "steps": args.steps, "rows": rows}
-        RESULTS.write_text(json.dumps(doc, indent=2) + "\n")
-    RESULTS.with_suffix(".md").write_text(render(doc))
-    print(RESULTS.with_suffix(".md").read_text())
+        doc = {"workloads": names, "steps": args.steps,
+               "rows": [profile(n, fused, args.steps, args.warmup) for n in names for fused in (False, True)]}
+    save_results(RESULTS, doc, render)
 
 
 if __name__ == "__main__":

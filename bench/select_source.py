@@ -19,7 +19,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from bench.machine import describe, machine
+from bench.machine import describe, machine, save_results
 
 RESULTS = Path(__file__).resolve().parent / "results" / "select.json"
 REPO = Path(__file__).resolve().parents[1]
@@ -84,11 +84,7 @@ def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--from-json", action="store_true")
     args = p.parse_args(argv)
-    doc = json.loads(RESULTS.read_text()) if args.from_json else measure()
-    if not args.from_json:
-        RESULTS.write_text(json.dumps(doc, indent=2) + "\n")
-    RESULTS.with_suffix(".md").write_text(render(doc))
-    print(RESULTS.with_suffix(".md").read_text())
+    save_results(RESULTS, None if args.from_json else measure(), render)
 
 
 if __name__ == "__main__":

@@ -133,7 +133,8 @@ async def _answer(request: Request, response: Response) -> Response:
 
 
 async def on_http_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, HttpError)
+    if not isinstance(exc, HttpError):  # registered for HttpError only: anything else is a server error
+        raise exc
     return await _answer(request, error_response(exc.status, str(exc), exc.code, exc.headers))
 
 
