@@ -12,8 +12,6 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from hubtune.atomic import atomic_write_json, atomic_write_text
 from hubtune.export import META_FILE, export_model
 from hubtune.model import is_native_timm
@@ -35,7 +33,7 @@ def write_artifacts(recipe: Recipe, model: Any, state: Any, strategy: Any, data:
     meta = export_model(model, staging, recipe.head)
     if extra:
         atomic_write_json(staging / META_FILE, {**meta, "strategy": extra})
-    atomic_write_text(staging / "recipe.yaml", yaml.safe_dump(redact(recipe.to_dict()), sort_keys=False))
+    atomic_write_text(staging / "recipe.yaml", recipe.to_yaml())
     audio = _audio(staging, data, evals, model)
     atomic_write_json(staging / "metrics.json", {
         "metrics": result.metrics, "best_epoch": state.best_epoch, "best_value": state.best_value,

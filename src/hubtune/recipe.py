@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from hubtune.audio_schema import AudioDataConfig
 from hubtune.errors import RecipeError
 from hubtune.privacy_schema import PrivacyConfig
+from hubtune.redact import redact
 from hubtune.search_schema import SearchConfig
 
 
@@ -208,7 +209,8 @@ class Recipe(_Strict):
         return self.model_dump(mode="json", exclude_none=False)
 
     def to_yaml(self) -> str:
-        return yaml.safe_dump(self.to_dict(), sort_keys=False)
+        """The recipe as YAML with secrets masked (:func:`hubtune.redact.redact`): what every saved recipe is."""
+        return yaml.safe_dump(redact(self.to_dict()), sort_keys=False)
 
 
 # --------------------------------------------------------------------------- loading

@@ -16,12 +16,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from hubtune.atomic import atomic_write_json, atomic_write_text
 from hubtune.errors import DataError, RecipeError
 from hubtune.recipe import Recipe, read_recipe_data
-from hubtune.redact import redact
 from hubtune.search.report import publish_best, to_markdown
 from hubtune.search.trial import TrialFailed, run_child
 
@@ -101,7 +98,7 @@ def run_select(recipe_path: str, overrides: list[str] | None, candidates: list[s
         _recipe_for(base, block, out / "candidates" / f"{i:02d}", epochs, metric)
     out.mkdir(parents=True, exist_ok=True)
     target = out / "target.yaml"
-    atomic_write_text(target, yaml.safe_dump(redact(recipe.to_dict()), sort_keys=False))
+    atomic_write_text(target, recipe.to_yaml())
     t0 = time.perf_counter()
     ranked = _estimate([spec for spec, _ in resolved], target, out / "rank", max_samples, score)
     per_candidate = round((time.perf_counter() - t0) / len(candidates), 2)

@@ -11,10 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from hubtune.atomic import atomic_write_text
-from hubtune.redact import redact
 from hubtune.search.child import ENV_PREFIX, HOOK, PRUNED_EXIT, PRUNED_MARK
 from hubtune.training.trainer import EPOCH_HOOK_ENV
 
@@ -42,7 +39,7 @@ class TrialRun:
 
 def write_recipe(path: Path, recipe: Any) -> None:
     """An ordinary recipe file (secrets masked), written atomically."""
-    atomic_write_text(path, yaml.safe_dump(redact(recipe.to_dict()), sort_keys=False))
+    atomic_write_text(path, recipe.to_yaml())
 
 
 def run_trial(run: TrialRun, recipe: Any, timeout: float | None = None) -> float:
