@@ -44,6 +44,7 @@ bench-results: install
 	HF_HUB_OFFLINE=1 $(BIN)/python -m bench.adaptation render
 	HF_HUB_OFFLINE=1 $(BIN)/python -m bench.group_by_length --from-json
 	HF_HUB_OFFLINE=1 $(BIN)/python -m bench.distill --from-json
+	HF_HUB_OFFLINE=1 $(BIN)/python -m bench.multitask --from-json
 	HF_HUB_OFFLINE=1 $(BIN)/python -m bench.privacy --from-json
 	HF_HUB_OFFLINE=1 $(BIN)/python -m bench.audio --from-json
 	HF_HUB_OFFLINE=1 $(BIN)/python -m bench.search --from-json

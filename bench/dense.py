@@ -1,8 +1,8 @@
 """Dense-prediction evidence: ``python -m bench.dense [RUN ...] [--seeds N]`` or ``--from-json``.
 
 CamVid validation mIoU (void ignored) of ``recipes/segmentation/camvid.yaml`` (U-Net on EfficientNet-Lite0,
-128x160, the recipe's epochs) from ImageNet weights vs random init, and a frozen encoder (linear_probe) vs a
-full fine-tune; wall time per run. Each run is one ``hubtune train`` process; the trained model is then loaded by
+128x160, the recipe's epochs) from ImageNet weights vs random init, and a frozen encoder (linear_probe) or a LoRA
+adapter on it (peft) vs a full fine-tune; wall time per run; ``--seeds N`` runs seeds 0..N-1. Each run is one ``hubtune train`` process; the trained model is then loaded by
 plain ``smp.from_pretrained`` in a process that never imports hubtune, and its predictions compared with
 hubtune's. Writes ``results/dense.json`` (runs already there are skipped) and ``results/dense.md``.
 """
@@ -29,6 +29,7 @@ RUNS = {
     "imagenet-full": [],
     "random-full": ["backbone.weights=null", "backbone.pretrained=false"],
     "imagenet-linear_probe": ["strategy.type=linear_probe"],
+    "imagenet-lora": ["strategy.type=peft"],  # LoRA r=8 on the encoder's ungrouped convolutions, decoder trained
     "raccoon-imagenet-full": [],
     "raccoon-random-full": ["backbone.weights=null", "backbone.pretrained=false"],
 }
@@ -108,18 +109,23 @@ def run_one(name: str, seed: int = 0) -> dict:
 
 def render(rows: list[dict]) -> str:
     lines = ["# Dense prediction: CamVid semantic segmentation", "",
-             f"`python -m bench.dense` — `{RECIPE}` (U-Net, `tu-tf_efficientnet_lite0` encoder, 128×160 input, "
-             "the recipe's epochs, seed 0, one seed: a run takes 5–10 minutes here), validation split (101 images), void ignored. "
+             f"`python -m bench.dense [RUN ...] --seeds 3` — `{RECIPE}` (U-Net, `tu-tf_efficientnet_lite0` encoder, "
+             "128×160 input, the recipe's epochs; a run takes 3–10 minutes here on one thread), validation split "
+             "(101 images, the same for every seed: the seed changes the initialisation of what is not pretrained, "
+             "the augmentations and the batch order), void ignored. "
              "Plain smp agreement: share of pixels where `smp.from_pretrained(folder)` in a process that never "
              "imports hubtune predicts what hubtune's loaded model predicts (5 validation images).", "",
              "| run | mIoU | pixel accuracy | best epoch | trainable params | wall (s) | plain smp agreement |",
              "|---|---:|---:|---:|---:|---:|---:|"]
-    for r in [r for r in rows if r.get("task") != "detection"]:
+    seg = sorted([r for r in rows if r.get("task") != "detection"], key=lambda r: (r["run"], r.get("seed", 0)))
+    for r in seg:
+        name = f"{r['run']} (seed {r.get('seed', 0)})"
         if "error" in r:
-            lines.append(f"| {r['run']} | failed | | | | {r['wall_s']} | |")
+            lines.append(f"| {name} | failed | | | | {r['wall_s']} | |")
             continue
-        lines.append(f"| {r['run']} | {100 * r['miou']:.1f} | {100 * r['pixel_accuracy']:.1f} | {r['best_epoch']} | "
+        lines.append(f"| {name} | {100 * r['miou']:.1f} | {100 * r['pixel_accuracy']:.1f} | {r['best_epoch']} | "
                      f"{r['trainable_params']:,} | {r['wall_s']:.0f} | {100 * r['plain_smp_pixel_agreement']:.2f} % |")
+    lines += _seed_summary([r for r in seg if "miou" in r])
     det = [r for r in rows if r.get("task") == "detection"]
     if det:
         lines += ["", "## Object detection: raccoon", "",
@@ -140,6 +146,20 @@ def render(rows: list[dict]) -> str:
     machines = sorted({describe(r["machine"]) for r in rows if "machine" in r})
     lines += ["", "Measured on: " + "; ".join(machines) + "."] if machines else []
     return "\n".join(lines) + "\n"
+
+
+def _seed_summary(seg: list[dict]) -> list[str]:
+    """Mean ± sample std over the seeds of each segmentation run, and its mean wall time."""
+    if not seg:
+        return []
+    lines = ["", "| run | seeds | mIoU mean ± std | pixel accuracy mean ± std | wall (s) mean |", "|---|---:|---:|---:|---:|"]
+    for name in dict.fromkeys(r["run"] for r in seg):
+        miou = [100 * r["miou"] for r in seg if r["run"] == name]
+        acc = [100 * r["pixel_accuracy"] for r in seg if r["run"] == name]
+        wall = [r["wall_s"] for r in seg if r["run"] == name]
+        lines.append(f"| {name} | {len(miou)} | {statistics.mean(miou):.1f} ± {_std(miou):.1f} | "
+                     f"{statistics.mean(acc):.1f} ± {_std(acc):.1f} | {statistics.mean(wall):.0f} |")
+    return lines
 
 
 def _std(values: list[float]) -> float:

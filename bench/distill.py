@@ -11,15 +11,12 @@ process, one run at a time; runs already in ``results/distill.json`` are skipped
 from __future__ import annotations
 
 import json
-import os
 import statistics
-import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
-from bench.machine import describe, machine
+from bench.machine import describe, machine, run_hubtune
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "distill.json"
@@ -31,19 +28,8 @@ LABELS = {"teacher": "teacher (6 layers)", "distilled": "student, distilled (2 l
           "alone": "student, no teacher (2 layers)"}
 
 
-def _env() -> dict[str, str]:
-    from hubtune.shared_data import shared_data
-
-    return {**os.environ, "HUBTUNE_DATA": str(shared_data()), "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1",
-            "MKL_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
-
-
 def _hubtune(*args: str) -> float:
-    t0 = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "hubtune", *args], cwd=ROOT, capture_output=True, text=True, env=_env())
-    if proc.returncode:
-        raise SystemExit(f"hubtune {' '.join(args)} failed:\n{proc.stderr[-2000:]}")
-    return time.perf_counter() - t0
+    return run_hubtune(ROOT, *args)
 
 
 def run_one(role: str, seed: int) -> dict[str, Any]:

@@ -38,3 +38,25 @@ def save_results(path: Path, doc: dict[str, Any] | None, render: Callable[[dict[
         path.write_text(json.dumps(doc, indent=2) + "\n")
     path.with_suffix(".md").write_text(render(doc))
     print(path.with_suffix(".md").read_text())
+
+
+def one_thread_env() -> dict[str, str]:
+    """The environment of a benchmark's ``hubtune`` subprocess: offline, shared data found, one thread."""
+    from hubtune.shared_data import shared_data
+
+    return {**os.environ, "HUBTUNE_DATA": str(shared_data()), "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1",
+            "MKL_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
+
+
+def run_hubtune(root: Path, *args: str) -> float:
+    """``python -m hubtune ARGS`` in ``root`` with :func:`one_thread_env`; its wall time in seconds (exits on failure)."""
+    import subprocess
+    import sys
+    import time
+
+    t0 = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-m", "hubtune", *args], cwd=root, capture_output=True, text=True,
+                          env=one_thread_env())
+    if proc.returncode:
+        raise SystemExit(f"hubtune {' '.join(args)} failed:\n{proc.stderr[-2000:]}")
+    return time.perf_counter() - t0

@@ -28,6 +28,7 @@ def profile(name: str, fused: bool, steps: int, warmup: int) -> dict[str, Any]:
     from bench.hubtune_engine import LoopSettings, build_trainer
     from bench.synthetic import synthetic_bundle
     from bench.workloads import workloads
+    from hubtune.training.step import step_calls
 
     (w,) = workloads(torch.device("cpu"), [name])
     s = LoopSettings(precision="no", compile=False, channels_last=False, steps=steps, windows=1, warmup_windows=1)
@@ -39,6 +40,10 @@ def profile(name: str, fused: bool, steps: int, warmup: int) -> dict[str, Any]:
             for group in opt.param_groups:
                 group["fused"], group["foreach"] = None, True
         acc, model = trainer.accelerator, trainer.model
+        # the calls Trainer._train_epoch makes: direct ones with one process and no accumulation, else Accelerate's
+        calls = step_calls(acc, model, trainer.optimizer, trainer.scheduler, trainer._direct_step())
+        backward, clip, params = calls.backward, calls.clip, calls.params
+        optimizer, scheduler = calls.optimizer, calls.scheduler
         model.train()
         batches = iter(trainer.train_loader)
         times: dict[str, list[float]] = {p: [] for p in PHASES}
@@ -48,14 +53,14 @@ def profile(name: str, fused: bool, steps: int, warmup: int) -> dict[str, Any]:
             marks.append(time.perf_counter())
             loss = trainer._loss(batch)
             marks.append(time.perf_counter())
-            acc.backward(loss)
+            backward(loss)
             marks.append(time.perf_counter())
-            acc.clip_grad_norm_(model.parameters(), 1.0)
+            clip(params, 1.0)
             marks.append(time.perf_counter())
-            trainer.optimizer.step()
+            optimizer.step()
             marks.append(time.perf_counter())
-            trainer.scheduler.step()
-            trainer.optimizer.zero_grad(set_to_none=True)
+            scheduler.step()
+            optimizer.zero_grad(set_to_none=True)
             marks.append(time.perf_counter())
             if i >= warmup:
                 for phase, a, b in zip(PHASES, marks[:-1], marks[1:], strict=True):
@@ -96,6 +101,9 @@ def main(argv: list[str] | None = None) -> None:
     args = p.parse_args(argv)
     doc = None
     if not args.from_json:
+        from hubtune.training.step import keep_freed_memory
+
+        keep_freed_memory()  # as Trainer.fit does on the CPU
         names = args.workloads.split(",")
         doc = {"workloads": names, "steps": args.steps,
                "rows": [profile(n, fused, args.steps, args.warmup) for n in names for fused in (False, True)]}

@@ -55,7 +55,8 @@ def markdown(results: list[Result], ratio_rows: list[dict[str, Any]], meta: dict
     return "\n".join(lines) + "\n"
 
 
-SETTING_KEYS = ("optim", "max_grad_norm", "scheduler", "precision", "compile", "channels_last", "data", "num_workers")
+SETTING_KEYS = ("optim", "max_grad_norm", "scheduler", "precision", "compile", "channels_last", "data", "num_workers",
+                "allocator")
 
 
 def settings(r: Result) -> str:

@@ -161,6 +161,11 @@ def main(argv: list[str] | None = None) -> int:
     device = pick_device(args.device)
     s = loop_settings(args, device)
     info = meta(device, s, args)
+    allocator = None
+    if device.type == "cpu":  # what hubtune's Trainer.fit sets on the CPU, set for every engine before any runs
+        from hubtune.training.step import keep_freed_memory
+
+        allocator = "freed memory kept" if keep_freed_memory() else "malloc default"
     engines = [e.strip() for e in args.engines.split(",") if e.strip()]
     names = [n.strip() for n in args.workloads.split(",") if n.strip()]
     results: list[Result] = []
@@ -168,6 +173,8 @@ def main(argv: list[str] | None = None) -> int:
         results += bench_workload(w, engines, s, device)
     if "pipeline" in names:
         results += bench_pipeline(args, s, device)
+    for r in results if allocator else []:
+        r.notes["allocator"] = allocator
     info["loadavg_after"] = [round(x, 2) for x in os.getloadavg()]
     rows = ratios(results, info["gpu_measured"])
     write(results, rows, info, args.out or default_stem(device))

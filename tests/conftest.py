@@ -121,7 +121,7 @@ def tiny_text_recipe(tiny_bert_dir, data_root):
 
 
 def _merge(base: dict, top: dict) -> dict:
-    from hubtune.recipe import deep_merge
+    from hubtune.recipe_yaml import deep_merge
 
     return deep_merge(base, top)
 

@@ -40,7 +40,7 @@ class Ctx:
         return str(path)
 
     def mlp(self, **overrides) -> str:
-        from hubtune.recipe import deep_merge
+        from hubtune.recipe_yaml import deep_merge
 
         return self.write(deep_merge({**MLP, "output_dir": str(self.out)}, overrides))
 

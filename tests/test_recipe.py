@@ -7,7 +7,7 @@ import pytest
 import yaml
 
 from hubtune.errors import RecipeError
-from hubtune.recipe import parse_overrides
+from hubtune.recipe_yaml import parse_overrides
 from hubtune.validation import load_recipe, recipe_from_dict
 
 MINIMAL = {"backbone": {"source": "custom", "name": "hubtune.backbones.small:mlp"}, "data": {"format": "digits"}}

@@ -11,7 +11,7 @@ import torch
 import yaml
 
 from hubtune.cli import main
-from hubtune.recipe import deep_merge
+from hubtune.recipe_yaml import deep_merge
 from tiny_recipes import TINY_MLP
 
 MLP = deep_merge(TINY_MLP, {"train": {"checkpoint_every": 1}})

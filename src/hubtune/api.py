@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from hubtune.errors import RecipeError
-from hubtune.recipe import Recipe, deep_merge, parse_overrides, read_recipe_data
+from hubtune.recipe import Recipe
+from hubtune.recipe_yaml import deep_merge, parse_overrides, read_recipe_data
 from hubtune.run import RunResult
 from hubtune.validation import load_recipe as _load_file
 from hubtune.validation import recipe_from_dict
@@ -65,25 +66,43 @@ def train(recipe: RecipeLike, overrides: Overrides = None, *, overwrite: bool = 
     """Fine-tune as ``recipe`` says; returns the metrics per split and the output folder.
 
     ``resume="latest"`` continues the output folder's newest checkpoint (or give a checkpoint path);
-    ``push`` overrides ``hub.push``.
+    ``push`` overrides ``hub.push``. A recipe with ``tasks:`` trains them on one backbone
+    (:mod:`hubtune.multitask`); its ``metrics`` are then keyed by task first.
     """
+    loaded = load_recipe(recipe, overrides)
+    if loaded.tasks is not None:
+        from hubtune.multitask.run import train as run_tasks
+
+        return run_tasks(loaded, overwrite=overwrite, resume=resume, push=push)
     from hubtune.run import train as run_train
 
-    return run_train(load_recipe(recipe, overrides), overwrite=overwrite, resume=resume, push=push)
+    return run_train(loaded, overwrite=overwrite, resume=resume, push=push)
 
 
-def evaluate(output_dir: str | os.PathLike[str], split: str = "test", overrides: Sequence[str] | None = None
-             ) -> dict[str, float]:
-    """Loss and metrics of a trained output folder (or a pulled repo) on ``split`` of its recipe's data."""
+def evaluate(output_dir: str | os.PathLike[str], split: str = "test", overrides: Sequence[str] | None = None,
+             task: str | None = None) -> dict[str, float]:
+    """Loss and metrics of a trained output folder (or a pulled repo) on ``split`` of its recipe's data.
+
+    Multi-task folders: ``task``'s metrics, or every task's as ``<task>/<metric>``."""
     from hubtune.inference import evaluate_output
+    from hubtune.multitask import evaluate_output as evaluate_tasks
+    from hubtune.multitask import is_multitask
 
+    if task is not None or is_multitask(output_dir):
+        return evaluate_tasks(output_dir, split, list(overrides or []), task=task)
     return evaluate_output(Path(output_dir), split, list(overrides or []))
 
 
-def predict(output_dir: str | os.PathLike[str], inputs: Sequence[str], top_k: int = 1) -> list[list[tuple[str, float]]]:
-    """For each input (an image path or a text): the ``top_k`` labels with their probabilities."""
+def predict(output_dir: str | os.PathLike[str], inputs: Sequence[str], top_k: int = 1,
+            task: str | None = None) -> list[list[tuple[str, float]]]:
+    """For each input (an image path or a text): the ``top_k`` labels with their probabilities
+    (multi-task folders: of ``task``)."""
     from hubtune.inference import predict as run_predict
+    from hubtune.multitask import is_multitask
+    from hubtune.multitask import predict as predict_task
 
+    if task is not None or is_multitask(output_dir):
+        return predict_task(output_dir, list(inputs), top_k=top_k, task=task)
     return run_predict(Path(output_dir), list(inputs), top_k=top_k)
 
 

@@ -43,8 +43,8 @@ def write_artifacts(recipe: Recipe, model: Any, state: Any, strategy: Any, data:
         **({"by_speaker": audio["by_speaker"]} if audio.get("by_speaker") else {}),
     })
     images = _plots(staging, state, evals, data, model)
-    if hasattr(model.head_spec, "card_extra"):  # dense heads: classes, per-class table, prediction picture
-        extra = {**(extra or {}), **model.head_spec.card_extra(model, data, result.metrics, staging)}
+    if model.head_spec.dense is not None:  # dense heads: classes, per-class table, prediction picture
+        extra = {**(extra or {}), **model.head_spec.dense.card_extra(model, data, result.metrics, staging)}
     _card(staging, recipe, model, strategy, data, result, images, {**(extra or {}), "privacy": getattr(state, "privacy", None),
                                                                  **({"audio": audio} if audio else {})})
     for path in sorted(staging.iterdir(), key=lambda p: p.name == META_FILE):
@@ -146,6 +146,6 @@ def _audio(staging: Path, data: Any, evals: dict[str, Any], model: Any) -> dict[
 def _pipeline_tag(model: Any) -> str:
     if model.preprocessing.modality == "audio":
         return "audio-classification"
-    if model.preprocessing.modality == "text" or hasattr(model.head_spec, "card_extra"):
+    if model.preprocessing.modality == "text" or model.head_spec.dense is not None:
         return model.head_spec.pipeline_tag
     return "image-classification" if "classification" in model.head_spec.problem_type else "image-feature-extraction"

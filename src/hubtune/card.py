@@ -61,6 +61,8 @@ class CardInfo:
     trust_remote_code: bool = False
     notes: list[str] = field(default_factory=list)
     extra: dict = field(default_factory=dict)
+    # multi-task: one dict per task (name, head, dataset, dataset_info, labels, metrics, pipeline_tag, ...)
+    tasks: list[dict] = field(default_factory=list)
 
 
 # ----------------------------------------------------------------------------- front matter
@@ -84,10 +86,10 @@ def _dataset_id(info: CardInfo) -> str | None:
 
 
 def _library(info: CardInfo) -> str | None:
+    if info.family == "smp":  # merged or not, the main files are smp's layout (an adapter/ may sit beside)
+        return "segmentation-models-pytorch"
     if info.extra.get("adapter") == "peft":
         return "peft"
-    if info.family == "smp":
-        return "segmentation-models-pytorch"
     return info.family if info.family in ("timm", "transformers") else None
 
 
@@ -102,6 +104,10 @@ def _pipeline_tag(info: CardInfo) -> str:
 
 
 def _eval_results(info: CardInfo) -> list[EvalResult]:
+    if info.tasks:  # multi-task: each task's results, on its own data, named by the task
+        return [dataclasses.replace(r, task_name=t["name"]) for t in info.tasks for r in _eval_results(CardInfo(
+            model_name=info.model_name, family=info.family, modality=info.modality, pipeline_tag=t["pipeline_tag"],
+            dataset=t.get("dataset"), dataset_info=t.get("dataset_info") or {}, metrics=t["metrics"]))]
     ds_id = _dataset_id(info)
     common = {
         "task_type": _pipeline_tag(info),
@@ -156,6 +162,8 @@ def _flatten(d: dict, prefix: str = "") -> list[tuple[str, str]]:
 
 
 def _template_name(info: CardInfo) -> str:
+    if info.tasks:
+        return "multitask.md"
     if info.task == "semantic_segmentation":
         return "segmentation.md"
     if info.task == "object_detection":

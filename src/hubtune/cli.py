@@ -32,7 +32,7 @@ def _train(args: argparse.Namespace) -> int:
 def _eval(args: argparse.Namespace) -> int:
     from hubtune import api
 
-    metrics = api.evaluate(args.output_dir, args.split, args.overrides)
+    metrics = api.evaluate(args.output_dir, args.split, args.overrides, task=args.task)
     print("  ".join(f"{k}={v:.4f}" for k, v in metrics.items()))
     return 0
 
@@ -49,7 +49,8 @@ def _predict(args: argparse.Namespace) -> int:
             print(f"{row['image']}\t{out}/{row['overlay']}\t{row['summary']}")
         print(f"predictions: {out}/predictions.json")
         return 0
-    for item, ranked in zip(args.inputs, api.predict(args.output_dir, args.inputs, top_k=args.top_k), strict=True):
+    ranked_all = api.predict(args.output_dir, args.inputs, top_k=args.top_k, task=args.task)
+    for item, ranked in zip(args.inputs, ranked_all, strict=True):
         shown = ", ".join(f"{label} ({p:.3f})" for label, p in ranked)
         print(f"{item}\t{shown}")
     return 0
@@ -80,6 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("output_dir")
     p.add_argument("--split", default="test", help="train | validation | test (default: test)")
     p.add_argument("overrides", nargs="*", metavar="key=value", help="override the saved recipe, e.g. data.test=...")
+    p.add_argument("--task", default=None, help="multi-task folders: the task to evaluate (default: every task)")
     p.set_defaults(func=_eval)
 
     p = sub.add_parser("predict", help="predict image or audio files, or texts, with a trained output folder")
@@ -89,6 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default=None, help="dense models: folder for overlay PNGs, masks and predictions.json "
                    "(default: predictions)")
     p.add_argument("--threshold", type=float, default=None, help="dense models: pixels scoring below it stay unlabelled")
+    p.add_argument("--task", default=None, help="multi-task folders: the task whose head predicts")
     p.set_defaults(func=_predict)
 
     p = sub.add_parser("recipes", help="list, show or validate recipes")

@@ -64,9 +64,67 @@ class HeadFactory(Protocol):
     def __call__(self, num_features: int, num_labels: int, *, hidden: list[int], dropout: float) -> nn.Module: ...
 
 
+class DenseHooks:
+    """What a dense head (segmentation, detection: ``hubtune.dense``) adds to its :class:`HeadSpec`.
+
+    ``HeadSpec.dense`` holds one (``None`` for plain heads); the shared modules call these hooks when it is
+    set, so the engine and the face stay task-agnostic. ``recipe_problems``, ``forward`` and ``card_extra``
+    have working defaults; the others are required of a dense head.
+    """
+
+    def recipe_problems(self, recipe: Any) -> list[str]:
+        """Problems of this head's combination with the recipe (backbone source, data format, strategy)."""
+        return []
+
+    def prepare(self, backbone: Backbone, num_labels: int, head_cfg: Any) -> tuple[Backbone, nn.Module]:
+        """The model around ``backbone``'s weights: ``(encoder as the Backbone strategies see, head)``."""
+        raise NotImplementedError
+
+    def forward(self, model: Any, batch: dict[str, Any]) -> Any:
+        """The model's output for ``batch`` (a detector also takes the targets while training)."""
+        return model.head(model.backbone_forward(batch))
+
+    def build_data(self, cfg: Any, preprocessing: Preprocessing, *, seed: int,
+                   splits: Any = ("train", "validation", "test"), train_transforms: bool = True) -> Any:
+        """The task's :class:`~hubtune.data.DataBundle` (its own formats, checked before training)."""
+        raise NotImplementedError
+
+    def evaluate(self, model: nn.Module, batches: Any, metrics: Any, label_names: list[str] | None,
+                 accelerator: Any = None) -> dict[str, float]:
+        """The split's metrics, streamed and gathered across processes when ``accelerator`` is given."""
+        raise NotImplementedError
+
+    def export(self, model: Any, out: Path) -> str:
+        """Write the task library's native layout into ``out``; returns the layout's name."""
+        raise NotImplementedError
+
+    def load_parts(self, folder: Path, meta: dict[str, Any]) -> tuple[Backbone, nn.Module]:
+        """``(Backbone, head)`` of an exported folder, for ``hubtune eval`` / ``predict``."""
+        raise NotImplementedError
+
+    def card_extra(self, model: Any, data: Any, metrics: dict[str, dict[str, float]], out: Path) -> dict[str, Any]:
+        """Extra model-card context (classes, per-class table, a prediction picture written into ``out``)."""
+        return {}
+
+    def predict_files(self, model: Any, inputs: list[str], out_dir: Path, threshold: float = 0.0) -> list[dict]:
+        """``hubtune predict --out``: overlays and ``predictions.json`` for ``inputs``."""
+        raise NotImplementedError
+
+    def peft_targets(self, encoder: nn.Module) -> list[str]:
+        """Module names of the encoder a PEFT adapter wraps by default (``strategy: peft``)."""
+        raise NotImplementedError
+
+    def peft_adapter(self, model: Any, config: Any) -> Any:
+        """The trained adapter re-expressed on the task library's native model (saved as ``adapter/``)."""
+        raise NotImplementedError
+
+
 @dataclass(frozen=True)
 class HeadSpec:
-    """A task head: how to build it, its loss, and its native transformers class."""
+    """A task head: how to build it, its loss, and its native transformers class.
+
+    ``dense`` is set by dense heads (:class:`DenseHooks`) and ``None`` for plain ones.
+    """
 
     name: str
     build: HeadFactory
@@ -76,6 +134,7 @@ class HeadSpec:
     default_metrics: tuple[str, ...]
     loss: Callable[..., Tensor]
     predict: Callable[[Tensor], Tensor]
+    dense: DenseHooks | None = None
 
 
 ParamGroup = dict[str, Any]

@@ -33,8 +33,8 @@ def evaluate_model(model: nn.Module, batches: Iterable[dict[str, Tensor]], spec:
                    metrics: Sequence[str], label_names: list[str] | None = None,
                    accelerator: Any = None) -> EvalResult:
     """Loss and ``metrics`` of ``model`` over ``batches`` (each a dict with ``labels``)."""
-    if hasattr(spec, "evaluate"):  # dense heads stream their metrics (no predictions kept)
-        return EvalResult(spec.evaluate(model, batches, metrics, label_names, accelerator), None, None)
+    if spec.dense is not None:  # dense heads stream their metrics (no predictions kept)
+        return EvalResult(spec.dense.evaluate(model, batches, metrics, label_names, accelerator), None, None)
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device

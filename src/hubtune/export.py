@@ -34,8 +34,8 @@ def export_model(model: TransferModel, out: Path, head_cfg: HeadConfig) -> dict[
     """Write the model's native artifacts into ``out``; returns the ``hubtune.json`` record."""
     out.mkdir(parents=True, exist_ok=True)
     model = model.to("cpu").eval()
-    if hasattr(model.head_spec, "export"):  # dense heads: their library's own layout (smp)
-        layout = model.head_spec.export(model, out)
+    if model.head_spec.dense is not None:  # dense heads: their library's own layout (smp, torchvision)
+        layout = model.head_spec.dense.export(model, out)
     elif model.family == "transformers":
         layout = _export_transformers(model, out)
     elif is_native_timm(model):
@@ -112,6 +112,10 @@ def load_exported(folder: Path) -> TransferModel:
     if not meta_path.exists():
         raise CheckpointError(f"{folder} has no {META_FILE}: is it a hubtune output folder (finished run)?")
     meta = json.loads(meta_path.read_text())
+    if meta.get("format") == "multitask":
+        names = ", ".join(t["name"] for t in meta.get("tasks", []))
+        raise CheckpointError(f"{folder} holds a multi-task model ({names}): use one task's folder "
+                              f"({folder}/tasks/<name>), --task NAME, or hubtune.multitask.load")
     spec = HEADS.get(meta["head"]["type"])
     head_cfg = HeadConfig(**{k: v for k, v in meta["head"].items() if k != "type"}, type=meta["head"]["type"])
     labels, n = meta["labels"], meta["num_labels"]
@@ -122,8 +126,8 @@ def load_exported(folder: Path) -> TransferModel:
         return model
     if meta["format"] == "timm":
         return _load_timm(folder, spec, labels, n, head_cfg, meta)
-    if hasattr(spec, "load_parts"):
-        backbone, head = spec.load_parts(folder, meta)
+    if spec.dense is not None:
+        backbone, head = spec.dense.load_parts(folder, meta)
         return TransferModel(backbone, spec, n, labels, head_cfg, head=head)
     return _load_state(folder, spec, labels, n, head_cfg, meta)
 

@@ -13,7 +13,7 @@ from hubtune.export import load_exported
 def _recipe(folder: Path, overrides: list[str] | None):
     import yaml
 
-    from hubtune.recipe import deep_merge, parse_overrides
+    from hubtune.recipe_yaml import deep_merge, parse_overrides
     from hubtune.validation import recipe_from_dict
 
     path = folder / "recipe.yaml"
@@ -68,10 +68,10 @@ def predict_dense(folder: Path, inputs: list[str], out: Path, threshold: float =
     if not 0.0 <= threshold < 1.0:
         raise DataError(f"--threshold {threshold}: a score threshold is in [0, 1)")
     model = load_exported(folder).eval()
-    if not hasattr(model.head_spec, "predict_files"):
+    if model.head_spec.dense is None:
         raise DataError(f"{folder} holds a {model.head_spec.name} model; --out/--threshold are for dense models "
                         "(semantic_segmentation): drop them to print labels")
-    return model.head_spec.predict_files(model, inputs, out, threshold)
+    return model.head_spec.dense.predict_files(model, inputs, out, threshold)
 
 
 DENSE_TASKS = ("semantic_segmentation", "object_detection")

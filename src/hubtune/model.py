@@ -67,8 +67,8 @@ class TransferModel(nn.Module):
             return self.forward_with_features(batch)
         if self.family == "transformers":
             return self.net(**_model_inputs(batch)).logits
-        if hasattr(self.head_spec, "forward"):  # detectors take the targets too (hubtune.dense.detection)
-            return self.head_spec.forward(self, batch)
+        if self.head_spec.dense is not None:  # detectors take the targets too (hubtune.dense.detection)
+            return self.head_spec.dense.forward(self, batch)
         return self.head(self.backbone_forward(batch))
 
     def backbone_forward(self, batch: dict[str, Tensor]) -> Tensor:

@@ -28,7 +28,9 @@ class PrivacyConfig(BaseModel):
     delta: float | None = Field(None, gt=0.0, lt=1.0, description="δ; default 1/(10·N)")
     max_grad_norm: float = Field(1.0, gt=0.0, description="per-sample clipping norm C")
     accountant: Literal["prv", "rdp"] = "prv"
-    clipping: Literal["flat", "per_layer"] = Field("flat", description="per_layer: C split evenly as C/sqrt(k)")
+    clipping: Literal["flat", "per_layer", "ghost"] = Field(
+        "flat", description="per_layer: C split evenly as C/sqrt(k); ghost: flat clipping from per-sample gradient "
+        "norms only (Opacus ghost clipping: less memory)")
     poisson_sampling: bool = Field(True, description="the guarantee assumes Poisson sampling; off = shuffled batches")
     batchnorm: Literal["freeze", "refuse"] = Field(
         "freeze", description="trainable BatchNorm: freeze it at its pretrained statistics, or refuse the run")

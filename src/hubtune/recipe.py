@@ -1,6 +1,6 @@
 """The recipe schema and parser: YAML → typed config objects, nothing else.
 
-``read_recipe_data(path, overrides)`` reads the YAML, follows ``extends:`` (relative to the
+:func:`hubtune.recipe_yaml.read_recipe_data` reads the YAML, follows ``extends:`` (relative to the
 including file) and applies ``key=value`` overrides; ``parse_recipe(data)`` expands
 ``${VAR}`` / ``${VAR:-default}`` and checks the schema, returning every problem with its key
 path (unknown keys named with a close-match suggestion). Checks that need the registries
@@ -12,18 +12,15 @@ from __future__ import annotations
 
 import copy
 import difflib
-import os
-import re
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from hubtune.audio_schema import AudioDataConfig
-from hubtune.errors import RecipeError
 from hubtune.privacy_schema import PrivacyConfig
+from hubtune.recipe_yaml import expand_env
 from hubtune.redact import redact
 from hubtune.search_schema import SearchConfig
 
@@ -74,7 +71,7 @@ class SplitConfig(_Strict):
     columns: dict[str, str] = Field(default_factory=dict)
 
 
-ColumnName = Literal["image", "text", "text_pair", "label", "tokens", "tags", "audio", "speaker"]
+ColumnName = Literal["image", "text", "text_pair", "label", "tokens", "tags", "audio", "speaker", "mask", "objects"]
 
 
 class DataConfig(_Strict):
@@ -187,6 +184,25 @@ class AdaptationConfig(_Strict):
     options: dict[str, Any] = Field(default_factory=dict, description="method options (see each method)")
 
 
+class TaskConfig(_Strict):
+    """One task of a multi-task recipe: its own data, head, metrics and loss weight on the shared backbone."""
+
+    name: str = Field(description="a Python identifier, unique among the tasks (tasks/<name>/ in the output)")
+    data: DataConfig = Field(description="the same keys as the top-level data: block")
+    head: HeadConfig = Field(default_factory=HeadConfig)
+    metrics: list[str] | None = Field(None, description="default: eval.metrics")
+    weight: float = Field(1.0, gt=0.0, description="the task's loss weight")
+
+
+class MultitaskConfig(_Strict):
+    """How a multi-task recipe picks the task of each step (a function of seed, epoch and step)."""
+
+    sampling: Literal["proportional", "temperature", "round_robin"] = Field(
+        "proportional", description="proportional: each task's batches once per epoch, shuffled; temperature: "
+        "p_i ∝ n_i^(1/T) per step; round_robin: tasks in turn")
+    temperature: float = Field(2.0, gt=0.0, description="sampling: temperature (1 = proportional, large = uniform)")
+
+
 class Recipe(_Strict):
     """A whole recipe."""
 
@@ -197,7 +213,9 @@ class Recipe(_Strict):
     backbone: BackboneConfig
     head: HeadConfig = Field(default_factory=HeadConfig)
     strategy: StrategyConfig = Field(default_factory=StrategyConfig)
-    data: DataConfig
+    data: DataConfig | None = Field(None, description="the dataset (required unless tasks: lists several)")
+    tasks: list[TaskConfig] | None = Field(None, min_length=1, description="multi-task: one shared backbone, a head per task")
+    multitask: MultitaskConfig | None = Field(None, description="multi-task: how steps pick their task")
     train: TrainConfig = Field(default_factory=TrainConfig)
     eval: EvalConfig = Field(default_factory=EvalConfig)
     hub: HubConfig = Field(default_factory=HubConfig)
@@ -213,117 +231,28 @@ class Recipe(_Strict):
         return yaml.safe_dump(redact(self.to_dict()), sort_keys=False)
 
 
-# --------------------------------------------------------------------------- loading
-
-_ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
-
-
-def _expand_env(value: Any, problems: list[str], path: str = "") -> Any:
-    if isinstance(value, dict):
-        return {k: _expand_env(v, problems, f"{path}.{k}" if path else str(k)) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_expand_env(v, problems, f"{path}[{i}]") for i, v in enumerate(value)]
-    if not isinstance(value, str):
-        return value
-
-    def sub(m: re.Match[str]) -> str:
-        var, default = m.group(1), m.group(2)
-        if var in os.environ:
-            return os.environ[var]
-        if default is not None:
-            return default
-        problems.append(f"{path}: environment variable {var} is not set (set it, or write ${{{var}:-default}})")
-        return m.group(0)
-
-    return _ENV.sub(sub, value)
-
-
-def _read_yaml(path: Path) -> dict[str, Any]:
-    try:
-        text = path.read_text()
-    except FileNotFoundError:
-        raise RecipeError(f"recipe file not found: {path}", source=str(path)) from None
-    except OSError as e:
-        raise RecipeError(f"cannot read recipe {path}: {e}", source=str(path)) from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(e, "problem", None) or str(e)
-        raise RecipeError(f"malformed YAML{where}: {problem}", source=str(path)) from None
-    if data is None:
-        data = {}
-    if not isinstance(data, dict):
-        raise RecipeError(f"the recipe must be a YAML mapping, got {type(data).__name__}", source=str(path))
-    return data
-
-
-def deep_merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
-    """Merge ``top`` over ``base``; nested mappings merge, everything else replaces."""
-    out = dict(base)
-    for key, value in top.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = deep_merge(out[key], value)
-        else:
-            out[key] = value
-    return out
-
-
-def _resolve_extends(path: Path, chain: tuple[Path, ...] = ()) -> dict[str, Any]:
-    path = path.resolve()
-    if path in chain:
-        cycle = " -> ".join(p.name for p in (*chain, path))
-        raise RecipeError(f"extends: cycle {cycle}; remove one of the extends: lines", source=str(chain[0]))
-    data = _read_yaml(path)
-    parents = data.pop("extends", None)
-    if parents is None:
-        return data
-    merged: dict[str, Any] = {}
-    for parent in [parents] if isinstance(parents, str) else list(parents):
-        merged = deep_merge(merged, _resolve_extends(path.parent / str(parent), (*chain, path)))
-    return deep_merge(merged, data)
-
-
-def parse_overrides(overrides: list[str]) -> dict[str, Any]:
-    """Turn ``a.b=value`` strings into a nested mapping; values are parsed as YAML."""
-    out: dict[str, Any] = {}
-    bad = []
-    for item in overrides:
-        key, sep, raw = item.partition("=")
-        if not sep or not key.strip():
-            bad.append(f"override {item!r} is not key=value (for example train.lr=3e-4)")
-            continue
-        try:
-            value = yaml.safe_load(raw) if raw.strip() else ""
-        except yaml.YAMLError:
-            value = raw
-        node = out
-        parts = key.strip().split(".")
-        for part in parts[:-1]:
-            node = node.setdefault(part, {})
-            if not isinstance(node, dict):
-                bad.append(f"override {item!r} conflicts with another override of {part!r}")
-                break
-        else:
-            node[parts[-1]] = value
-    if bad:
-        raise RecipeError(bad)
-    return out
-
+# --------------------------------------------------------------------------- schema errors
 
 def _fields_at(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
-    """Field names of the config class found by walking ``loc``."""
+    """Field names of the config class found by walking ``loc`` (list indices skipped)."""
     cls: Any = model
     for part in loc:
+        if isinstance(part, int):
+            continue
         field = getattr(cls, "model_fields", {}).get(part)
         if field is None:
             break
-        ann = field.annotation
-        cls = next((a for a in getattr(ann, "__args__", (ann,)) if isinstance(a, type) and issubclass(a, BaseModel)), None)
+        cls = _model_in(field.annotation)
         if cls is None:
             return []
     return list(getattr(cls, "model_fields", {}))
+
+
+def _model_in(ann: Any) -> type[BaseModel] | None:
+    """The config class in an annotation (``X | None``, ``list[X]``...), or None."""
+    if isinstance(ann, type) and issubclass(ann, BaseModel):
+        return ann
+    return next((m for a in getattr(ann, "__args__", ()) if (m := _model_in(a)) is not None), None)
 
 
 _UNION_TAGS = {"str", "SplitConfig", "AdaptationConfig"}
@@ -362,7 +291,10 @@ def _prune(data: dict[str, Any], locs: list[tuple[Any, ...]]) -> dict[str, Any]:
     for loc in locs:
         node: Any = out
         for part in loc[:-1]:
-            node = node.get(part) if isinstance(node, dict) else None
+            if isinstance(node, list) and isinstance(part, int):  # tasks.<i>...
+                node = node[part] if part < len(node) else None
+            else:
+                node = node.get(part) if isinstance(node, dict) else None
         if isinstance(node, dict):
             node.pop(loc[-1], None)
     return out
@@ -384,7 +316,7 @@ class ParsedRecipe:
 def parse_recipe(data: dict[str, Any]) -> ParsedRecipe:
     """Expand ``${VAR}`` and check ``data`` against the schema, collecting every problem."""
     problems: list[str] = []
-    data = _expand_env(data, problems)
+    data = expand_env(data, problems)
     try:
         recipe = Recipe.model_validate(data)
     except ValidationError as e:
@@ -395,11 +327,3 @@ def parse_recipe(data: dict[str, Any]) -> ParsedRecipe:
             checkable = None
         return ParsedRecipe(None, checkable, problems)
     return ParsedRecipe(recipe, recipe, problems)
-
-
-def read_recipe_data(path: str | os.PathLike[str], overrides: list[str] | None = None) -> dict[str, Any]:
-    """The recipe file as one mapping: ``extends:`` merged, ``key=value`` overrides applied."""
-    data = _resolve_extends(Path(path))
-    if overrides:
-        data = deep_merge(data, parse_overrides(overrides))
-    return data

@@ -50,7 +50,8 @@ def _precision(recipe: Recipe) -> str:
     return "bf16" if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else "no"
 
 
-def make_accelerator(recipe: Recipe, output_dir: Path) -> Any:
+def make_accelerator(recipe: Recipe, output_dir: Path, **extra: Any) -> Any:
+    """The run's Accelerator; ``extra`` goes to it as is (e.g. ``kwargs_handlers``)."""
     from accelerate import Accelerator
     from accelerate.utils import ProjectConfiguration
 
@@ -60,6 +61,7 @@ def make_accelerator(recipe: Recipe, output_dir: Path) -> Any:
         gradient_accumulation_steps=recipe.train.grad_accum,
         log_with=trackers or None,
         project_config=ProjectConfiguration(project_dir=str(output_dir), logging_dir=str(output_dir / "runs")),
+        **extra,
     )
 
 
@@ -73,7 +75,12 @@ def _tracker_available(name: str) -> bool:
 def train(recipe: Recipe, *, overwrite: bool = False, resume: str | None = None, push: bool | None = None) -> RunResult:
     """Run the recipe end to end; returns the metrics per split and where the artifacts are.
 
-    The output folder's lock is held throughout: a second run on it fails (exit 2) naming this one."""
+    The output folder's lock is held throughout: a second run on it fails (exit 2) naming this one.
+    Multi-task recipes (``tasks:``) run through :func:`hubtune.api.train` (``hubtune.multitask``)."""
+    if recipe.tasks is not None:
+        from hubtune.errors import RecipeError
+
+        raise RecipeError("tasks: a multi-task recipe trains with hubtune.api.train (or hubtune train), not run.train")
     with OutputLock(Path(recipe.output_dir)):
         return _train(recipe, overwrite=overwrite, resume=resume, push=push)
 
@@ -105,8 +112,8 @@ def _train(recipe: Recipe, *, overwrite: bool, resume: str | None, push: bool | 
     num_labels = recipe.head.num_labels or data.num_labels
     _check_num_labels(recipe, data.num_labels)
     head = None
-    if hasattr(spec, "prepare"):  # dense heads (hubtune.dense) build their model around the backbone
-        backbone, head = spec.prepare(backbone, num_labels, recipe.head)
+    if spec.dense is not None:  # dense heads (hubtune.dense) build their model around the backbone
+        backbone, head = spec.dense.prepare(backbone, num_labels, recipe.head)
     model = TransferModel(backbone, spec, num_labels, data.labels, recipe.head, head=head)
     strategy = build_strategy(recipe.strategy.type, recipe.strategy.options)
     objective = _objective(recipe, model, backbone) or _distillation(recipe, model, strategy, teacher)
@@ -132,11 +139,16 @@ def _train(recipe: Recipe, *, overwrite: bool, resume: str | None, push: bool | 
 
         write_artifacts(recipe, unwrapped, trainer.state, strategy, data, evals, result)
         _print_summary(result)
+    return finish_run(recipe, result, accelerator, push)
+
+
+def finish_run(recipe: Recipe, result: RunResult, accelerator: Any, push: bool | None) -> RunResult:
+    """After the artifacts are written: push them when asked (main process), then end the run on every process."""
     accelerator.wait_for_everyone()
     if (recipe.hub.push if push is None else push) and accelerator.is_main_process:
         from hubtune.hub import push as hub_push
 
-        result.pushed = str(hub_push(output_dir, recipe.hub.repo_id, hub=recipe.hub.endpoint,
+        result.pushed = str(hub_push(result.output_dir, recipe.hub.repo_id, hub=recipe.hub.endpoint,
                                      private=recipe.hub.private, branch=recipe.hub.branch, message=recipe.hub.message))
     accelerator.wait_for_everyone()
     accelerator.end_training()  # last: it also tears down the process group of a multi-process run

@@ -19,9 +19,11 @@ from hubtune.errors import RecipeError
 from hubtune.heads import HEADS
 from hubtune.metrics import METRICS, validate_metric_names
 from hubtune.privacy_schema import privacy_problems
-from hubtune.recipe import Recipe, parse_recipe, read_recipe_data
+from hubtune.recipe import Recipe, parse_recipe
+from hubtune.recipe_yaml import read_recipe_data
 from hubtune.strategies import strategy_problems
 from hubtune.strategies.distill import distill_problems
+from hubtune.task_checks import task_problems
 
 IMAGE_FORMATS = {"imagefolder", "digits", "mnist", "digits_shift", "segmentation", "detection"}
 
@@ -44,6 +46,8 @@ def recipe_from_dict(data: dict[str, Any], source: str | None = None) -> Recipe:
 
 def semantic_problems(recipe: Recipe) -> list[str]:
     """Every problem beyond the schema, each starting with its key path."""
+    if recipe.tasks is not None or recipe.data is None:  # multi-task: each task checked as its own recipe
+        return task_problems(recipe, semantic_problems)
     return [
         *_registry_problems(recipe),
         *_combination_problems(recipe),
@@ -62,8 +66,8 @@ def _registry_problems(recipe: Recipe) -> list[str]:
         problems.append(f"backbone.source: {BACKBONES.unknown_message(recipe.backbone.source)}")
     if recipe.head.type not in HEADS:
         problems.append(f"head.type: {HEADS.unknown_message(recipe.head.type)}")
-    elif hasattr(HEADS.get(recipe.head.type), "recipe_problems"):  # dense heads check their own combinations
-        problems += HEADS.get(recipe.head.type).recipe_problems(recipe)
+    elif (dense := HEADS.get(recipe.head.type).dense) is not None:  # dense heads check their own combinations
+        problems += dense.recipe_problems(recipe)
     problems += strategy_problems(recipe.strategy.type, recipe.strategy.options)
     return problems + adaptation_problems(recipe)
 

@@ -20,7 +20,7 @@ from safetensors.torch import load_file
 import hubtune
 from hubtune.cli import main
 from hubtune.export import load_exported
-from hubtune.recipe import deep_merge
+from hubtune.recipe_yaml import deep_merge
 
 ROOT = Path(__file__).resolve().parents[2]
 PATTERN = r"(?P<label>\d)_(?P<speaker>[a-z]+)_(?P<take>\d+)\.wav"

@@ -21,7 +21,7 @@ from bench import adaptation, adaptation_md, group_by_length, strategies, strate
 
 # result stem -> the module whose ``--from-json`` re-renders it (each has ``render(doc)``, hub_load ``markdown``)
 RENDERERS = {"search": "bench.search", "select": "bench.select_source", "profile-cpu": "bench.profile_step",
-             "image-path": "bench.image_path", "hub-load": "bench/hub_load.py"}
+             "image-path": "bench.image_path", "hub-load": "bench/hub_load.py", "multitask": "bench.multitask"}
 
 
 @pytest.mark.parametrize("stem", sorted(RENDERERS))

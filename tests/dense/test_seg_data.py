@@ -43,7 +43,7 @@ def _data_cfg(path: Path, **extra):
 
 def test_pairs_load_with_ignore_index_and_classes_json(data_root, tmp_path):
     root = _copy_camvid(data_root, tmp_path)
-    bundle = SEGMENTATION.build_data(_data_cfg(root), PRE, seed=0)
+    bundle = SEGMENTATION.dense.build_data(_data_cfg(root), PRE, seed=0)
     assert bundle.labels[:2] == ["sky", "building"] and bundle.num_labels == 11
     item = bundle.validation[0]
     assert item["pixel_values"].shape == (3, 64, 96) and item["labels"].shape == (64, 96)
@@ -57,7 +57,7 @@ def test_mask_of_other_size_is_refused_before_training(data_root, tmp_path):
     mask = sorted((root / "train" / "masks").iterdir())[1]
     Image.open(mask).resize((100, 50), Image.NEAREST).save(mask)
     with pytest.raises(DataError, match=rf"{mask.name} is 100x50 but its image .* is 240x180"):
-        SEGMENTATION.build_data(_data_cfg(root), PRE, seed=0)
+        SEGMENTATION.dense.build_data(_data_cfg(root), PRE, seed=0)
 
 
 def test_class_id_outside_id2label_is_refused(data_root, tmp_path):
@@ -67,20 +67,20 @@ def test_class_id_outside_id2label_is_refused(data_root, tmp_path):
     arr[0, 0] = 17
     Image.fromarray(arr).save(mask)
     with pytest.raises(DataError, match=r"class id\(s\) \[17\] outside id2label"):
-        SEGMENTATION.build_data(_data_cfg(root), PRE, seed=0)
+        SEGMENTATION.dense.build_data(_data_cfg(root), PRE, seed=0)
     # the recipe's own id2label wins over classes.json: with 2 classes most CamVid ids are out of range
     with pytest.raises(DataError, match="outside id2label"):
-        SEGMENTATION.build_data(_data_cfg(root, id2label={0: "sky", 1: "building"}), PRE, seed=0)
+        SEGMENTATION.dense.build_data(_data_cfg(root, id2label={0: "sky", 1: "building"}), PRE, seed=0)
 
 
 def test_image_without_mask_and_ignore_index_clash(data_root, tmp_path):
     root = _copy_camvid(data_root, tmp_path)
     sorted((root / "train" / "masks").iterdir())[0].unlink()
     with pytest.raises(DataError, match="1 image\\(s\\) have no mask"):
-        SEGMENTATION.build_data(_data_cfg(root), PRE, seed=0)
+        SEGMENTATION.dense.build_data(_data_cfg(root), PRE, seed=0)
     (root / "classes.json").write_text(json.dumps({"id2label": {"0": "a", "1": "b"}, "ignore_index": 1}))
     with pytest.raises(DataError, match="ignore_index: 1 is also class 'b'"):
-        SEGMENTATION.build_data(_data_cfg(root), PRE, seed=0)
+        SEGMENTATION.dense.build_data(_data_cfg(root), PRE, seed=0)
 
 
 def test_augmentation_moves_the_mask_with_the_image():
@@ -113,10 +113,13 @@ def test_recipe_combinations_are_checked():
                           "head": {"type": "semantic_segmentation", "decoder": "segformer"},
                           "data": {"format": "digits"}, "eval": {"metrics": ["miou", "accuracy"]}})
     text = str(err.value)
-    with pytest.raises(RecipeError, match="peft does not wrap smp models"):
-        recipe_from_dict({"backbone": {"source": "timm", "name": "tf_efficientnet_lite0"},
-                          "head": {"type": "semantic_segmentation"}, "strategy": {"type": "peft"},
-                          "data": {"format": "segmentation", "path": "."}, "eval": {"metrics": ["miou"]}})
+    lora = {"backbone": {"source": "timm", "name": "tf_efficientnet_lite0"}, "strategy": {"type": "peft"},
+            "head": {"type": "semantic_segmentation"}, "data": {"format": "segmentation", "path": "."},
+            "eval": {"metrics": ["miou"]}}
+    assert recipe_from_dict(lora).strategy.type == "peft"  # LoRA on the smp encoder (test_seg_run.py)
+    with pytest.raises(RecipeError, match="peft and cache_features do not apply to detectors"):
+        recipe_from_dict({**lora, "head": {"type": "object_detection"}, "eval": {"metrics": ["map_50"]},
+                          "data": {"format": "detection", "path": "."}})
     for needle in ("backbone.source: semantic_segmentation", "data.format: semantic_segmentation reads",
                    "head.decoder: unknown decoder 'segformer'", "metric 'accuracy' is for"):
         assert needle in text, text

@@ -40,12 +40,12 @@ def test_prepare_puts_the_imagenet_weights_into_the_smp_encoder(data_root):
     recipe = hubtune.load_recipe(RECIPE)
     backbone = build_backbone(recipe.backbone)
     expected = {k: v.clone() for k, v in backbone.module.state_dict().items()}
-    encoder, head = SEGMENTATION.prepare(backbone, 11, recipe.head)
+    encoder, head = SEGMENTATION.dense.prepare(backbone, 11, recipe.head)
     got = encoder.module.model.state_dict()
     assert len(got) > 200 and all(torch.equal(got[k], expected[k]) for k in got)
     logits = head(encoder.module(torch.randn(2, 3, 64, 96)))
     assert logits.shape == (2, 11, 64, 96)
-    fpn_encoder, fpn = SEGMENTATION.prepare(backbone, 11, recipe.head.model_copy(update={"decoder": "fpn"}))
+    fpn_encoder, fpn = SEGMENTATION.dense.prepare(backbone, 11, recipe.head.model_copy(update={"decoder": "fpn"}))
     assert encoder.info["smp"]["arch"] == "unet" and fpn_encoder.info["smp"]["arch"] == "fpn"
     assert fpn(fpn_encoder.module(torch.randn(1, 3, 64, 96))).shape == (1, 11, 64, 96)
 
@@ -148,3 +148,33 @@ def test_lp_ft_switches_from_frozen_encoder_to_everything(tmp_path, data_root):
     saved = load_file(str(result.output_dir / "model.safetensors"))
     assert not torch.equal(saved["encoder.model.conv_stem.weight"], pretrained["conv_stem.weight"])
     assert result.trainable_params == result.total_params
+
+
+def test_peft_lora_adapts_the_smp_encoder_and_saves_a_plain_adapter(tmp_path, data_root):
+    """LoRA on the encoder's ungrouped convolutions: the merged export is plain smp, and ``adapter/`` applied by
+    plain peft to an smp model holding the pretrained encoder gives the same network."""
+    import segmentation_models_pytorch as smp
+    from peft import PeftModel
+    from safetensors.torch import load_file
+
+    from hubtune.backbones import build_backbone
+    from hubtune.dense.segmentation import copy_encoder_weights
+
+    result = _train(tmp_path / "lora", strategy={"type": "peft", "method": "lora", "config": {"r": 4, "lora_alpha": 8}},
+                    train={**SMALL["train"], "lr": 1e-2})
+    out = result.output_dir
+    assert result.trainable_params < result.total_params / 2 and "miou" in result.metrics["validation"]
+    pretrained = build_backbone(hubtune.load_recipe(RECIPE).backbone).module
+    saved = load_file(str(out / "model.safetensors"))
+    ref = pretrained.state_dict()
+    assert torch.equal(saved["encoder.model.blocks.1.0.conv_dw.weight"], ref["blocks.1.0.conv_dw.weight"])  # frozen
+    assert not torch.equal(saved["encoder.model.blocks.1.0.conv_pw.weight"], ref["blocks.1.0.conv_pw.weight"])  # merged LoRA
+    assert json.loads((out / "hubtune.json").read_text())["strategy"]["adapter"] == "adapter"
+
+    base = smp.create_model("unet", encoder_name="tu-tf_efficientnet_lite0", encoder_weights=None, classes=11)
+    copy_encoder_weights(base.encoder, pretrained)
+    adapted = PeftModel.from_pretrained(base, str(out / "adapter")).merge_and_unload().eval()
+    merged = smp.from_pretrained(str(out)).eval()
+    x = torch.randn(1, 3, 64, 96)
+    with torch.no_grad():
+        assert torch.allclose(adapted(x), merged(x), atol=1e-4)

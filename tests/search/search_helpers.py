@@ -10,7 +10,7 @@ from typing import Any
 
 import optuna
 
-from hubtune.recipe import deep_merge
+from hubtune.recipe_yaml import deep_merge
 from tiny_recipes import TINY_MLP
 
 REPO = Path(__file__).resolve().parents[2]

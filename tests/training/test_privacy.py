@@ -79,7 +79,7 @@ def _tiny(**privacy) -> dict:
     ({"data": {"validation": "train"}, "eval": {"early_stopping": {"metric": "loss"}}}, "eval.early_stopping"),
 ])
 def test_refused_combinations(patch: dict, key: str) -> None:
-    from hubtune.recipe import deep_merge
+    from hubtune.recipe_yaml import deep_merge
 
     def problems(data: dict) -> set[str]:
         try:

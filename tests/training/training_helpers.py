@@ -21,7 +21,7 @@ HERE = Path(__file__).resolve().parent
 
 def mlp_recipe(folder: Path, output_dir: Path, **overrides) -> Path:
     """Write a seeded MLP-on-digits recipe (64-32-10, dropout, 3 epochs of 10 steps) and return its path."""
-    from hubtune.recipe import deep_merge
+    from hubtune.recipe_yaml import deep_merge
 
     recipe = {
         "name": "mlp-mechanics",

@@ -50,8 +50,8 @@ def build_data(cfg: DataConfig, preprocessing: Preprocessing, head: HeadSpec, *,
     and ``max_eval_samples`` then subsample with ``seed``. An explicitly set test split that
     does not exist is an error.
     """
-    if hasattr(head, "build_data"):  # dense heads bring their own formats (hubtune.dense)
-        return head.build_data(cfg, preprocessing, seed=seed, splits=splits, train_transforms=train_transforms)
+    if head.dense is not None:  # dense heads bring their own formats (hubtune.dense)
+        return head.dense.build_data(cfg, preprocessing, seed=seed, splits=splits, train_transforms=train_transforms)
     kind = KINDS[head.problem_type]
     required, optional = needed_columns(preprocessing.modality, head.problem_type)
     label_col = "tags" if kind == "token" else "label"

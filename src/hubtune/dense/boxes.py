@@ -5,7 +5,8 @@ Columns: ``filename`` and ``class``, then the box in ``data.box_format``: ``xyxy
 ``data.normalized_boxes``. Every row is checked before training (all problems at once): a file that is not in
 ``images/``, an image with no row, a box outside its image or with non-positive area, an unknown class.
 ``data.annotations: instances.json`` reads COCO instead (boxes x, y, w, h in pixels, classes from its
-categories). The validation split is carved from the images (``data.validation_size``, seeded). Augmentations move the
+categories); a ``datasets`` table (``objects: {bbox, category}``) reads through :mod:`hubtune.dense.tables`,
+with its own validation split when it has one. The validation split is carved from the images (``data.validation_size``, seeded). Augmentations move the
 boxes with the image (torchvision ``transforms.v2`` with ``tv_tensors.BoundingBoxes``).
 """
 
@@ -21,6 +22,7 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset
 
+from hubtune.dense.tables import TABLE_FORMATS, RowImage, category_ids, detection_rows, open_image
 from hubtune.errors import DataError
 
 COLUMNS = {"xyxy": ("xmin", "ymin", "xmax", "ymax"), "xywh": ("x", "y", "w", "h"), "cxcywh": ("cx", "cy", "w", "h")}
@@ -29,15 +31,13 @@ DEFAULT_SIZE = 320
 
 @dataclass
 class Annotated:
-    image: Path
+    image: Path | RowImage
     boxes: torch.Tensor  # (n, 4) xyxy pixels
     labels: torch.Tensor  # (n,) class ids
 
 
 def read_boxes(cfg: Any) -> tuple[list[Annotated], list[str]]:
     """Rows of ``data.annotations`` grouped by image, boxes converted to xyxy pixels and checked."""
-    from torchvision.ops import box_convert
-
     root = Path(cfg.path or ".").expanduser()
     table, images_dir = root / cfg.annotations, root / "images"
     if not table.is_file() or not images_dir.is_dir():
@@ -68,21 +68,66 @@ def read_boxes(cfg: Any) -> tuple[list[Annotated], list[str]]:
     items = []
     for name in sorted(set(grouped) & files):
         with Image.open(images_dir / name) as img:
-            w, h = img.size
-        coords = torch.tensor([b for b, _ in grouped[name]], dtype=torch.float32)
-        if normalized:
-            coords = coords * torch.tensor([w, h, w, h], dtype=torch.float32)
-        boxes = box_convert(coords, box_format, "xyxy")
-        for box in boxes.tolist():
-            if box[2] <= box[0] or box[3] <= box[1]:
-                problems.append(f"{name}: box {[round(v, 1) for v in box]} has non-positive area")
-            elif box[0] < 0 or box[1] < 0 or box[2] > w or box[3] > h:
-                problems.append(f"{name}: box {[round(v, 1) for v in box]} lies outside the {w}x{h} image")
+            size = img.size
+        boxes = checked_boxes([b for b, _ in grouped[name]], size, box_format, normalized, name, problems)
         items.append(Annotated(images_dir / name, boxes, torch.tensor([c for _, c in grouped[name]])))
+    _raise(problems, f"data.annotations: {{n}} problem(s) in {table.name}",
+           "fix the table, data.box_format or data.normalized_boxes")
+    return items, names
+
+
+def checked_boxes(coords: list[list[float]], size: tuple[int, int], box_format: str, normalized: bool, name: str,
+                  problems: list[str]) -> torch.Tensor:
+    """Boxes of one image as xyxy pixels; one problem per box with no area or outside the ``(w, h)`` image."""
+    from torchvision.ops import box_convert
+
+    w, h = size
+    bad = [c for c in coords if not isinstance(c, (list, tuple)) or len(c) != 4]
+    if bad:
+        problems.append(f"{name}: box {bad[0]!r} is not 4 numbers ({box_format})")
+        return torch.zeros((0, 4))
+    values = torch.tensor(coords, dtype=torch.float32).reshape(-1, 4)
+    if normalized:
+        values = values * torch.tensor([w, h, w, h], dtype=torch.float32)
+    boxes = box_convert(values, box_format, "xyxy")
+    for box in boxes.tolist():
+        if box[2] <= box[0] or box[3] <= box[1]:
+            problems.append(f"{name}: box {[round(v, 1) for v in box]} has non-positive area")
+        elif box[0] < 0 or box[1] < 0 or box[2] > w or box[3] > h:
+            problems.append(f"{name}: box {[round(v, 1) for v in box]} lies outside the {w}x{h} image")
+    return boxes
+
+
+def _raise(problems: list[str], head: str, fix: str) -> None:
     if problems:
         more = f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""
-        raise DataError(f"data.annotations: {len(problems)} problem(s) in {table.name}: " + "; ".join(problems[:5])
-                        + more + "; fix the table, data.box_format or data.normalized_boxes")
+        raise DataError(head.format(n=len(problems)) + ": " + "; ".join(problems[:5]) + more + "; " + fix)
+
+
+def table_boxes(cfg: Any, split: str) -> tuple[list[Annotated], list[str]]:
+    """One split of a ``datasets`` table with ``objects: {bbox, category}``, every row checked."""
+    images, raw_boxes, raw_cats, feature_names = detection_rows(cfg, split)
+    names = [cfg.id2label[i] for i in sorted(cfg.id2label)] if cfg.id2label else feature_names
+    if names is None:
+        names = sorted({c for cats in raw_cats for c in cats if isinstance(c, str)})
+        if not names:
+            raise DataError("data.id2label: the objects' categories are ids without names; set data.id2label "
+                            "({0: raccoon, ...}) or store the column as a ClassLabel")
+    problems: list[str] = []
+    items = []
+    for image, coords, cats in zip(images, raw_boxes, raw_cats, strict=True):
+        if len(coords) != len(cats):
+            problems.append(f"{image.name}: {len(coords)} bbox but {len(cats)} category entries")
+            continue
+        ids, bad = category_ids(cats, names, image.name)
+        problems += bad
+        with open_image(image) as img:
+            size = img.size
+        boxes = checked_boxes([list(c) for c in coords], size, cfg.box_format, cfg.normalized_boxes, image.name,
+                              problems)
+        items.append(Annotated(image, boxes, torch.tensor(ids, dtype=torch.int64)))
+    _raise(problems, f"data.{split}: {{n}} problem(s) in the objects column",
+           "fix the table, data.id2label, data.box_format or data.normalized_boxes")
     return items, names
 
 
@@ -130,7 +175,7 @@ class DetectionDataset(Dataset):
         from torchvision import tv_tensors
 
         item = self.items[i]
-        with Image.open(item.image) as img:
+        with open_image(item.image) as img:
             image = img.convert("RGB")
         boxes = tv_tensors.BoundingBoxes(item.boxes, format="XYXY", canvas_size=(image.height, image.width))
         pixels, target = self.transform(image, {"boxes": boxes, "labels": item.labels})
@@ -147,14 +192,14 @@ def build_detection_data(cfg: Any, preprocessing: Any, *, seed: int, splits: Any
     """A :class:`~hubtune.data.DataBundle`: train and a seeded validation carve-out of the annotated images."""
     from hubtune.data import DataBundle
 
-    if cfg.format != "detection":
-        raise DataError(f"data.format: object_detection reads format 'detection', not {cfg.format!r}")
-    items, names = read_boxes(cfg)
-    order = np.random.default_rng(seed).permutation(len(items))
-    n_val = max(1, round(len(items) * cfg.validation_size))
-    held = set(order[:n_val].tolist())
-    parts = {"train": [it for i, it in enumerate(items) if i not in held],
-             "validation": [it for i, it in enumerate(items) if i in held]}
+    if cfg.format != "detection" and cfg.format not in TABLE_FORMATS:
+        raise DataError(f"data.format: object_detection reads format 'detection' or a table "
+                        f"({', '.join(TABLE_FORMATS)}), not {cfg.format!r}")
+    if cfg.format in TABLE_FORMATS:
+        parts, names, carved = _table_parts(cfg, seed)
+    else:
+        items, names = read_boxes(cfg)
+        parts, carved = _carve(items, cfg.validation_size, seed), True
     limits = {"train": cfg.max_train_samples, "validation": cfg.max_eval_samples}
     size = cfg.image_size or DEFAULT_SIZE
     built = {}
@@ -163,10 +208,31 @@ def build_detection_data(cfg: Any, preprocessing: Any, *, seed: int, splits: Any
         built[split] = DetectionDataset(chosen, box_transform(size, split == "train" and train_transforms
                                                              and cfg.augment))
     preprocessing.data_config["input_size"] = (3, size, size)
-    info = {"dataset": cfg.path, "format": "detection", "modality": "image", "problem_type": "object_detection",
+    info = {"dataset": cfg.path, "format": cfg.format, "modality": "image", "problem_type": "object_detection",
             "splits": {s: len(d) for s, d in built.items()}, "box_format": f"{cfg.box_format} "
             f"({'normalised' if cfg.normalized_boxes else 'pixels'})", "input_size": [size, size],
-            "validation_from_train": True, "validation_size": cfg.validation_size,
+            "validation_from_train": carved, "validation_size": cfg.validation_size,
             "boxes": {s: int(sum(len(it.labels) for it in d.items)) for s, d in built.items()}}
     return DataBundle(built.get("train"), built.get("validation"), None,  # type: ignore[arg-type]
                       names, len(names), collate, info)
+
+
+def _carve(items: list[Annotated], size: float, seed: int) -> dict[str, list[Annotated]]:
+    order = np.random.default_rng(seed).permutation(len(items))
+    held = set(order[: max(1, round(len(items) * size))].tolist())
+    return {"train": [it for i, it in enumerate(items) if i not in held],
+            "validation": [it for i, it in enumerate(items) if i in held]}
+
+
+def _table_parts(cfg: Any, seed: int) -> tuple[dict[str, list[Annotated]], list[str], bool]:
+    """``{train, validation}`` from the table's own splits, or carved from train when it has no validation."""
+    from hubtune.data import SplitNotFound
+
+    train, names = table_boxes(cfg, "train")
+    if cfg.validation is not None:
+        try:
+            validation, _ = table_boxes(cfg, "validation")
+            return {"train": train, "validation": validation}, names, False
+        except SplitNotFound:
+            pass
+    return _carve(train, cfg.validation_size, seed), names, True

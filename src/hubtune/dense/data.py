@@ -1,4 +1,5 @@
-"""The ``segmentation`` data format: ``<path>/<split>/images/*`` paired by stem with ``<path>/<split>/masks/*.png``.
+"""The ``segmentation`` data format: ``<path>/<split>/images/*`` paired by stem with ``<path>/<split>/masks/*.png``,
+or a ``datasets`` table with an image and a mask column (:mod:`hubtune.dense.tables`).
 
 Masks hold one class id per pixel (8-bit PNG). ``data.id2label`` or ``<path>/classes.json``
 (``{"id2label": {...}, "ignore_index": N}``) names the classes; ``data.ignore_index`` (or the JSON's)
@@ -16,9 +17,9 @@ from typing import Any
 
 import numpy as np
 import torch
-from PIL import Image
 from torch.utils.data import Dataset
 
+from hubtune.dense.tables import TABLE_FORMATS, RowImage, open_image, segmentation_pairs
 from hubtune.errors import DataError
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
@@ -81,12 +82,15 @@ def find_pairs(folder: Path, split: str) -> list[tuple[Path, Path]]:
     return [(p, masks[p.stem]) for p in images]
 
 
-def check_pairs(pairs: list[tuple[Path, Path]], space: ClassSpace, split: str) -> None:
+Source = Path | RowImage  # a file, or a cell of a datasets table
+
+
+def check_pairs(pairs: list[tuple[Source, Source]], space: ClassSpace, split: str) -> None:
     """Every mask the size of its image, every id a class (or the ignore index): all problems at once."""
     problems: list[str] = []
     allowed = set(range(len(space.names))) | ({space.ignore_index} if space.ignore_index is not None else set())
     for image_path, mask_path in pairs:
-        with Image.open(image_path) as img, Image.open(mask_path) as mask:
+        with open_image(image_path) as img, open_image(mask_path) as mask:
             if img.size != mask.size:
                 problems.append(f"{mask_path.name} is {mask.size[0]}x{mask.size[1]} but its image "
                                 f"{image_path.name} is {img.size[0]}x{img.size[1]}")
@@ -104,9 +108,9 @@ def check_pairs(pairs: list[tuple[Path, Path]], space: ClassSpace, split: str) -
                         + "; fix the masks, data.id2label or data.ignore_index")
 
 
-def model_size(first_image: Path, image_size: int | None) -> tuple[int, int]:
+def model_size(first_image: Source, image_size: int | None) -> tuple[int, int]:
     """(height, width) fed to the model: ``image_size`` rows, the image's aspect, both multiples of 32."""
-    with Image.open(first_image) as img:
+    with open_image(first_image) as img:
         w, h = img.size
     rows = image_size or h
     snap = lambda v: max(32, round(v / 32) * 32)  # noqa: E731
@@ -132,7 +136,7 @@ def build_transform(size: tuple[int, int], mean: Any, std: Any, training: bool) 
 class SegmentationDataset(Dataset):
     """Items ``{"pixel_values": (3, H, W) float, "labels": (H, W) long with -100 = ignored}``."""
 
-    def __init__(self, pairs: list[tuple[Path, Path]], transform: Any, ignore_index: int | None) -> None:
+    def __init__(self, pairs: list[tuple[Source, Source]], transform: Any, ignore_index: int | None) -> None:
         self.pairs, self.transform, self.ignore_index = pairs, transform, ignore_index
 
     def __len__(self) -> int:
@@ -142,7 +146,7 @@ class SegmentationDataset(Dataset):
         from torchvision import tv_tensors
 
         image_path, mask_path = self.pairs[i]
-        with Image.open(image_path) as img, Image.open(mask_path) as m:
+        with open_image(image_path) as img, open_image(mask_path) as m:
             image, mask = img.convert("RGB"), np.asarray(m, dtype=np.int64)
         pixels, target = self.transform(image, tv_tensors.Mask(torch.from_numpy(mask)))
         labels = target.as_subclass(torch.Tensor).long()
@@ -161,20 +165,11 @@ def build_segmentation_data(cfg: Any, preprocessing: Any, *, seed: int,
     """A :class:`~hubtune.data.DataBundle` for the ``segmentation`` format; every pair checked first."""
     from hubtune.data import DataBundle
 
-    if cfg.format != "segmentation":
-        raise DataError(f"data.format: semantic_segmentation needs format 'segmentation', not {cfg.format!r} "
-                        "(images/ and masks/ folders per split)")
+    if cfg.format != "segmentation" and cfg.format not in TABLE_FORMATS:
+        raise DataError(f"data.format: semantic_segmentation needs format 'segmentation' (images/ and masks/ "
+                        f"folders per split) or a table ({', '.join(TABLE_FORMATS)}), not {cfg.format!r}")
     space = class_space(cfg)
-    pairs: dict[str, list[tuple[Path, Path]]] = {}
-    for split in ("train", "validation", "test"):
-        folder = split_folder(cfg, split)
-        if folder is None or (split != "train" and split not in splits):
-            continue
-        if not folder.is_dir():
-            if split == "validation":
-                continue  # carved from train below
-            raise DataError(f"data.{split}: {folder} is not a folder; set data.{split} to a split folder")
-        pairs[split] = find_pairs(folder, split)
+    pairs = _table_pairs(cfg, splits) if cfg.format in TABLE_FORMATS else _folder_pairs(cfg, splits)
     carved = "validation" in splits and "validation" not in pairs
     if carved:
         pairs["train"], pairs["validation"] = _carve(pairs["train"], cfg.validation_size, seed)
@@ -187,7 +182,7 @@ def build_segmentation_data(cfg: Any, preprocessing: Any, *, seed: int,
         check_pairs(chosen, space, split)
         transform = build_transform(size, mean, std, training=split == "train" and train_transforms and cfg.augment)
         built[split] = SegmentationDataset(chosen, transform, space.ignore_index)
-    info = {"dataset": cfg.path, "format": "segmentation", "modality": "image", "problem_type": "semantic_segmentation",
+    info = {"dataset": cfg.path, "format": cfg.format, "modality": "image", "problem_type": "semantic_segmentation",
             "splits": {s: len(d) for s, d in built.items()}, "ignore_index": space.ignore_index,
             "input_size": list(size), "validation_from_train": carved}
     preprocessing.data_config["input_size"] = (3, *size)
@@ -195,7 +190,37 @@ def build_segmentation_data(cfg: Any, preprocessing: Any, *, seed: int,
                       space.names, len(space.names), collate, info)
 
 
-def _carve(pairs: list[tuple[Path, Path]], size: float, seed: int) -> tuple[list, list]:
+def _folder_pairs(cfg: Any, splits: Any) -> dict[str, list[tuple[Source, Source]]]:
+    pairs: dict[str, list[tuple[Source, Source]]] = {}
+    for split in ("train", "validation", "test"):
+        folder = split_folder(cfg, split)
+        if folder is None or (split != "train" and split not in splits):
+            continue
+        if not folder.is_dir():
+            if split == "validation":
+                continue  # carved from train below
+            raise DataError(f"data.{split}: {folder} is not a folder; set data.{split} to a split folder")
+        pairs[split] = list(find_pairs(folder, split))
+    return pairs
+
+
+def _table_pairs(cfg: Any, splits: Any) -> dict[str, list[tuple[Source, Source]]]:
+    """Image and mask cells per split of a ``datasets`` table; a validation split it lacks is carved later."""
+    from hubtune.data import SplitNotFound
+
+    pairs: dict[str, list[tuple[Source, Source]]] = {}
+    for split in ("train", "validation", "test"):
+        if split != "train" and (split not in splits or getattr(cfg, split) is None):
+            continue
+        try:
+            pairs[split] = list(segmentation_pairs(cfg, split))
+        except SplitNotFound:
+            if split == "train" or split == "test":
+                raise
+    return pairs
+
+
+def _carve(pairs: list[tuple[Source, Source]], size: float, seed: int) -> tuple[list, list]:
     rng = np.random.default_rng(seed)
     order = rng.permutation(len(pairs))
     n = max(1, round(len(pairs) * size))
@@ -203,7 +228,7 @@ def _carve(pairs: list[tuple[Path, Path]], size: float, seed: int) -> tuple[list
     return [p for i, p in enumerate(pairs) if i not in held], [p for i, p in enumerate(pairs) if i in held]
 
 
-def _limit(pairs: list[tuple[Path, Path]], n: int | None, seed: int) -> list[tuple[Path, Path]]:
+def _limit(pairs: list[tuple[Source, Source]], n: int | None, seed: int) -> list[tuple[Source, Source]]:
     if n is None or n >= len(pairs):
         return pairs
     keep = np.sort(np.random.default_rng(seed).permutation(len(pairs))[:n])

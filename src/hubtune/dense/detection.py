@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 from collections import OrderedDict
 from collections.abc import Iterable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +19,9 @@ import torch
 from torch import Tensor, nn
 
 from hubtune.atomic import atomic_write_json, atomic_write_with
-from hubtune.contracts import Backbone, HeadSpec
+from hubtune.contracts import Backbone, DenseHooks, HeadSpec
 from hubtune.dense.segmentation import copy_encoder_weights
+from hubtune.dense.tables import TABLE_FORMATS
 from hubtune.errors import CheckpointError
 
 OUT_INDICES = (2, 3, 4)
@@ -64,16 +64,17 @@ def _no_factory(num_features: int, num_labels: int, **_: Any) -> nn.Module:
     raise CheckpointError("object_detection heads are built around the encoder by the head spec's prepare()")
 
 
-@dataclass(frozen=True)
-class DetectionHeadSpec(HeadSpec):
-    """HeadSpec with the dense hooks; ``forward`` passes the targets to the detector while training."""
+class DetectionHooks(DenseHooks):
+    """The :class:`~hubtune.contracts.DenseHooks` of ``object_detection`` (``DETECTION.dense``); ``forward``
+    passes the targets to the detector while training."""
 
     def recipe_problems(self, recipe: Any) -> list[str]:
         problems = []
         if recipe.backbone.source != "timm":
             problems.append("backbone.source: object_detection puts an FPN on a timm backbone; use backbone.source: timm")
-        if recipe.data.format != "detection":
-            problems.append(f"data.format: object_detection reads format 'detection' (images/ + a box CSV), "
+        if recipe.data.format != "detection" and recipe.data.format not in TABLE_FORMATS:
+            problems.append(f"data.format: object_detection reads format 'detection' (images/ + a box CSV) or a "
+                            f"table with image and objects columns ({', '.join(TABLE_FORMATS)}), "
                             f"not {recipe.data.format!r}")
         if recipe.strategy.type == "peft" or recipe.strategy.options.get("cache_features"):
             problems.append("strategy: peft and cache_features do not apply to detectors; use full, linear_probe, "
@@ -229,7 +230,7 @@ def load_detector(folder="."):
     return model.eval(), {int(k): v for k, v in cfg["id2label"].items()}, cfg["label_offset"]
 '''
 
-DETECTION = DetectionHeadSpec(
+DETECTION = HeadSpec(
     "object_detection", _no_factory, "object_detection", "", "object-detection", ("map_50", "map"), _loss,
-    lambda output: output,
+    lambda output: output, dense=DetectionHooks(),
 )

@@ -10,6 +10,7 @@ import torch
 from PIL import Image
 
 from hubtune.atomic import atomic_write_json, atomic_write_with
+from hubtune.dense.tables import open_image
 from hubtune.errors import DataError
 
 
@@ -45,7 +46,7 @@ def save_validation_boxes(model: Any, data: Any, path: Path, count: int = 4, thr
     labels = model.labels or []
     tiles = []
     for item in split.items[:: max(1, len(split.items) // count)][:count]:  # spread out
-        with Image.open(item.image) as im:
+        with open_image(item.image) as im:
             image = im.convert("RGB")
         pred = detect(model, image, threshold)
         tile = draw(image, item.boxes, [], "lime")

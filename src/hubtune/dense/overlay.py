@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from hubtune.atomic import atomic_write_json, atomic_write_with
+from hubtune.dense.tables import open_image
 from hubtune.errors import DataError
 
 UNLABELLED = 255  # mask value of pixels below the score threshold (and of ignored pixels in pictures)
@@ -61,7 +62,7 @@ def save_validation_overlays(model: Any, data: Any, path: Path, count: int = 4) 
     n = len(model.labels or []) or model.num_labels
     rows = []
     for image_path, mask_path in split.pairs[:: max(1, len(split.pairs) // count)][:count]:  # spread out
-        with Image.open(image_path) as im, Image.open(mask_path) as m:
+        with open_image(image_path) as im, open_image(mask_path) as m:
             image, truth = im.convert("RGB"), np.asarray(m).astype(np.int64)
         pred, _ = segment(model, image)
         truth = np.where(truth < n, truth, UNLABELLED)

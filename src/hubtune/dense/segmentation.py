@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import shutil
 from collections.abc import Iterable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +19,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from hubtune.contracts import Backbone, HeadSpec
+from hubtune.contracts import Backbone, DenseHooks, HeadSpec
+from hubtune.dense.tables import TABLE_FORMATS
 from hubtune.errors import CheckpointError, DataError
 
 DECODERS = {"unet": "Unet", "fpn": "FPN", "deeplabv3plus": "DeepLabV3Plus"}
@@ -75,23 +75,20 @@ def copy_encoder_weights(encoder: nn.Module, timm_model: nn.Module) -> None:
     encoder.model.load_state_dict({k: source[k] for k in target})
 
 
-@dataclass(frozen=True)
-class SegmentationHeadSpec(HeadSpec):
-    """HeadSpec plus the hooks dense tasks need (``prepare``, ``build_data``, ``evaluate``, ``export``...)."""
+class SegmentationHooks(DenseHooks):
+    """The :class:`~hubtune.contracts.DenseHooks` of ``semantic_segmentation`` (``SEGMENTATION.dense``)."""
 
     def recipe_problems(self, recipe: Any) -> list[str]:
         problems = []
         if recipe.backbone.source != "timm":
             problems.append("backbone.source: semantic_segmentation builds an smp encoder from a timm backbone; "
                             "use backbone.source: timm")
-        if recipe.data.format != "segmentation":
+        if recipe.data.format != "segmentation" and recipe.data.format not in TABLE_FORMATS:
             problems.append(f"data.format: semantic_segmentation reads format 'segmentation' (images/ + masks/ "
-                            f"per split), not {recipe.data.format!r}")
+                            f"per split) or a table with image and mask columns ({', '.join(TABLE_FORMATS)}), "
+                            f"not {recipe.data.format!r}")
         if (recipe.head.decoder or "unet") not in DECODERS:
             problems.append(f"head.decoder: unknown decoder {recipe.head.decoder!r}; known: {', '.join(DECODERS)}")
-        if recipe.strategy.type == "peft":
-            problems.append("strategy.type: peft does not wrap smp models yet; use full, linear_probe, lp_ft, "
-                            "layer_decay, l2_sp, gradual_unfreeze, bitfit or wise_ft")
         if recipe.strategy.options.get("cache_features"):
             problems.append("strategy.cache_features: caches pooled features, not the encoder's feature maps; "
                             "remove it for semantic_segmentation")
@@ -196,6 +193,37 @@ class SegmentationHeadSpec(HeadSpec):
 
         return predict_to_files(model, inputs, out_dir, threshold)
 
+    def peft_targets(self, encoder: nn.Module) -> list[str]:
+        """The encoder's ungrouped convolutions (stem, pointwise, head) and linear layers: LoRA on a grouped
+        (depthwise) convolution needs a rank divisible by its groups and cannot be merged."""
+        return [n for n, m in encoder.named_modules()
+                if isinstance(m, nn.Linear) or (isinstance(m, nn.Conv2d) and m.groups == 1)]
+
+    def peft_adapter(self, model: Any, config: Any) -> Any:
+        """The adapter on a plain smp model (decoder and segmentation head as ``modules_to_save``):
+        ``PeftModel.from_pretrained(smp_model_with_the_pretrained_encoder, "adapter")`` loads it."""
+        import copy
+
+        from peft import get_peft_model
+        from peft.tuners.tuners_utils import BaseTunerLayer
+
+        cfg = copy.deepcopy(config)  # its target_modules may be shortened to suffixes: name the adapted layers
+        cfg.target_modules = {f"encoder.{n.removeprefix('base_model.model.')}"
+                              for n, m in model.backbone.named_modules() if isinstance(m, BaseTunerLayer)}
+        cfg.modules_to_save = ["decoder", "segmentation_head"]
+        wrapped = get_peft_model(_native(model.info["smp"]), cfg)
+        state = {k.replace("base_model.model.", "base_model.model.encoder.", 1): v
+                 for k, v in model.backbone.state_dict().items()}
+        for name in ("decoder", "segmentation_head"):
+            for k, v in getattr(model.head, name).state_dict().items():
+                for kind in ("original_module", "modules_to_save.default"):
+                    state[f"base_model.model.{name}.{kind}.{k}"] = v
+        missing, unexpected = wrapped.load_state_dict(state, strict=False)
+        if missing or unexpected:
+            raise CheckpointError(f"cannot map the adapter onto smp {model.info['smp']['arch']}: "
+                                  f"missing {missing[:4]}, unexpected {unexpected[:4]}")
+        return wrapped
+
 
 def native_model(model: Any) -> nn.Module:
     """The trained model as a plain smp model (encoder, decoder, segmentation head)."""
@@ -221,7 +249,7 @@ def _fmt(value: float | None) -> str:
     return "—" if value is None else f"{value:.4f}"
 
 
-SEGMENTATION = SegmentationHeadSpec(
+SEGMENTATION = HeadSpec(
     "semantic_segmentation", _no_factory, "semantic_segmentation", "", "image-segmentation",
-    ("miou", "pixel_accuracy"), segmentation_loss, _argmax,
+    ("miou", "pixel_accuracy"), segmentation_loss, _argmax, dense=SegmentationHooks(),
 )

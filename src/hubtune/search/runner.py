@@ -16,7 +16,8 @@ import optuna
 from optuna.trial import TrialState
 
 from hubtune.errors import RecipeError
-from hubtune.recipe import Recipe, read_recipe_data
+from hubtune.recipe import Recipe
+from hubtune.recipe_yaml import read_recipe_data
 from hubtune.search import space as sp
 from hubtune.search.study import (
     WORKER_ATTR,

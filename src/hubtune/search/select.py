@@ -18,7 +18,8 @@ from typing import Any
 
 from hubtune.atomic import atomic_write_json, atomic_write_text
 from hubtune.errors import DataError, RecipeError
-from hubtune.recipe import Recipe, read_recipe_data
+from hubtune.recipe import Recipe
+from hubtune.recipe_yaml import read_recipe_data
 from hubtune.search.report import publish_best, to_markdown
 from hubtune.search.trial import TrialFailed, run_child
 
@@ -91,6 +92,8 @@ def run_select(recipe_path: str, overrides: list[str] | None, candidates: list[s
     base = read_recipe_data(recipe_path, overrides)
     base.pop("search", None)
     recipe = recipe_from_dict(base, source=recipe_path)
+    if recipe.tasks is not None:
+        raise RecipeError("tasks: hubtune select ranks checkpoints for one task; give it a single-task recipe")
     out = Path(output or recipe.output_dir)
     metric = recipe.eval.best_metric or recipe.eval.metrics[0]
     resolved = [candidate_backbone(c, recipe, out / "sources") for c in candidates]

@@ -3,7 +3,10 @@
 - transformers: the native ``AutoModelFor<Task>`` (``model.net``) is wrapped with
   ``get_peft_model`` (task type ``SEQ_CLS`` / ``TOKEN_CLS`` for text); its head modules are
   ``modules_to_save``, so they train and are saved with the adapter.
-- timm: ``model.backbone`` is wrapped; ``model.head`` stays a trainable module. The default
+- timm: ``model.backbone`` is wrapped; ``model.head`` stays a trainable module.
+- dense heads (smp segmentation): the encoder is wrapped, on the modules the head's
+  ``DenseHooks.peft_targets`` names (ungrouped convolutions); ``adapter/`` is the adapter on the
+  plain smp model with the decoder as ``modules_to_save`` (``DenseHooks.peft_adapter``). The default
   targets are the attention input projections (fused ``qkv`` of ViTs, ``query``/``value``...),
   else every Linear layer; name others with ``target_modules``.
 
@@ -97,7 +100,15 @@ class PeftStrategy(BaseStrategy):
         from peft import get_peft_model
 
         o = self.options
-        if model.family == "transformers":
+        if model.head_spec.dense is not None:  # smp: the encoder is wrapped (hubtune.dense)
+            targets = o.target_modules or model.head_spec.dense.peft_targets(model.backbone)
+            model.backbone = get_peft_model(model.backbone, peft_config(o, None, targets, None))
+            for m in model.backbone.modules():  # the base stays the pretrained encoder, batch-norm statistics too
+                if isinstance(m, nn.modules.batchnorm._BatchNorm):
+                    m.momentum = 0.0
+            for p in model.head.parameters():
+                p.requires_grad_(True)
+        elif model.family == "transformers":
             task = _TASK_TYPES.get(model.head_spec.auto_class) if model.preprocessing.modality == "text" else None
             cfg = peft_config(o, task, o.target_modules, head_names(model.net))
             model.net = get_peft_model(model.net, cfg)
@@ -124,6 +135,9 @@ class PeftStrategy(BaseStrategy):
         if model.family == "transformers":
             model.net.save_pretrained(str(path))
             model.net = _unwrap(model.net, self.options.merge)
+        elif model.head_spec.dense is not None:
+            model.head_spec.dense.peft_adapter(model, model.backbone.peft_config["default"]).save_pretrained(str(path))
+            model.backbone = _unwrap(model.backbone, self.options.merge)
         else:
             _native_timm_adapter(model, self.options).save_pretrained(str(path))
             model.backbone = _unwrap(model.backbone, self.options.merge)

@@ -7,15 +7,19 @@ Opacus ``DPOptimizer`` (per-sample clipping, Gaussian noise) with per-sample-gra
 Poisson-sampled logical batches of ``batch_size × grad_accum`` (expected) examples, split into
 physical batches by Opacus's ``BatchMemoryManager`` so the noise is added once per logical
 batch. Each epoch's batches are a function of ``(seed, epoch)``, and the accountant's history
-is saved in checkpoints: a resumed run continues the same batches and reports the same ε.
+and the noise generator are saved in checkpoints: a resumed run continues the same batches and
+noise and reports the same ε. In a multi-process run every process takes its share of the same
+logical batches and Opacus's distributed DP optimizer adds the noise once (rank 0) and averages:
+the same ε and, up to float summation order, the same weights as one process. ``clipping: ghost``
+uses Opacus's ghost clipping (per-sample gradient norms, no per-sample gradients).
 """
 
 from __future__ import annotations
 
+import base64
 import math
 import time
 import warnings
-from collections.abc import Iterator
 from typing import Any
 
 import torch
@@ -24,14 +28,15 @@ from opacus.accountants import create_accountant
 from opacus.accountants.utils import get_noise_multiplier
 from opacus.optimizers import get_optimizer_class
 from opacus.utils.batch_memory_manager import BatchMemoryManager
-from opacus.utils.uniform_sampler import UniformWithReplacementSampler
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
-from torch.utils.data import BatchSampler, DataLoader, Dataset, Sampler
+from torch.utils.data import DataLoader
 
 from hubtune.errors import CheckpointError, RecipeError
 from hubtune.privacy_schema import PrivacyConfig
-from hubtune.training.sampling import EpochShuffleSampler
+from hubtune.training.privacy_data import AllowEmpty, RankShare, Skip, collate_or_none, logical_batches
+
+GHOST_OPACUS = "1.5"  # the first Opacus with ghost clipping (GradSampleModuleFastGradientClipping)
 
 # ------------------------------------------------------------------ model surgery
 
@@ -83,60 +88,61 @@ def _solve_noise(cfg: PrivacyConfig, delta: float, sample_rate: float, steps: in
                                           epsilon_tolerance=0.01))
 
 
+def grad_sample_module(module: nn.Module, cfg: PrivacyConfig) -> nn.Module:
+    """Opacus's per-sample-gradient hooks on ``module``: per-sample gradients (``flat``, ``per_layer``),
+    or only per-sample gradient norms (``ghost``: ghost clipping, no per-sample gradient is stored)."""
+    if cfg.clipping != "ghost":
+        return GradSampleModule(module, batch_first=True, loss_reduction="mean", strict=False)
+    try:
+        from opacus.grad_sample import GradSampleModuleFastGradientClipping
+    except ImportError:  # pragma: no cover - the pinned Opacus has it
+        import opacus
+
+        raise RecipeError(f"privacy.clipping: ghost needs Opacus >= {GHOST_OPACUS} (installed: "
+                          f"{opacus.__version__}); upgrade opacus or use clipping: flat") from None
+    return GradSampleModuleFastGradientClipping(module, batch_first=True, loss_reduction="mean", strict=False,
+                                                max_grad_norm=cfg.max_grad_norm, use_ghost_clipping=True)
+
+
 def dp_optimizer(inner: torch.optim.Optimizer, cfg: PrivacyConfig, noise_multiplier: float,
-                 expected_batch_size: int) -> Any:
-    """Opacus's DP optimizer around ``inner``: clip each example's gradient to C (``flat``), or each
-    of the k trainable tensors to C/sqrt(k) (``per_layer``, so the whole stays within C), sum, add
-    N(0, (σC)²) noise, divide by the expected (logical) batch size. Needs per-sample gradients
-    (``GradSampleModule``, ``loss_reduction="mean"``)."""
+                 expected_batch_size: int, *, distributed: bool = False, generator: Any = None) -> Any:
+    """Opacus's DP optimizer around ``inner``: clip each example's gradient to C (``flat``, ``ghost``),
+    or each of the k trainable tensors to C/sqrt(k) (``per_layer``, so the whole stays within C), sum,
+    add N(0, (σC)²) noise (drawn from ``generator``), divide by the expected batch size. Needs
+    :func:`grad_sample_module` hooks (``loss_reduction="mean"``). ``distributed``: this process holds
+    ``expected_batch_size`` of the logical batch; the noise is added on rank 0 only and the gradients
+    are averaged over the processes (Opacus's ``DistributedDPOptimizer``)."""
     params = [p for g in inner.param_groups for p in g["params"] if p.requires_grad]
     norm: Any = cfg.max_grad_norm
     if cfg.clipping == "per_layer":
         norm = [norm / math.sqrt(len(params))] * len(params)
-    cls = get_optimizer_class(clipping=cfg.clipping, distributed=False, grad_sample_mode="hooks")
+    ghost = cfg.clipping == "ghost"
+    cls = get_optimizer_class(clipping="flat" if ghost else cfg.clipping, distributed=distributed,
+                              grad_sample_mode="ghost" if ghost else "hooks")
     return cls(inner, noise_multiplier=noise_multiplier, max_grad_norm=norm,
-               expected_batch_size=expected_batch_size, loss_reduction="mean")
+               expected_batch_size=expected_batch_size, loss_reduction="mean", generator=generator)
 
 
-# ------------------------------------------------------------------ sampling
+def per_sample_losses(loss: Any, logits: torch.Tensor, labels: torch.Tensor, label_smoothing: float) -> torch.Tensor:
+    """Each example's loss (``loss`` is a head's batch-mean loss), for ghost clipping."""
+    return torch.stack([loss(logits[i:i + 1], labels[i:i + 1], label_smoothing) for i in range(len(labels))])
 
 
-class _Skip(Sampler[list[int]]):
-    """A batch sampler without its first ``skip`` batches (mid-epoch resume)."""
+def ghost_backward(gsm: nn.Module, optimizer: Any, losses: torch.Tensor) -> None:
+    """Opacus's ghost-clipping backward of the mean of per-sample ``losses``: a first pass for the
+    per-sample gradient norms, a second for the clipped gradient (summed into ``p.grad``)."""
+    from opacus.utils.fast_gradient_clipping_utils import DPTensorFastGradientClipping
 
-    def __init__(self, sampler: Sampler[list[int]], skip: int) -> None:
-        self.sampler, self.skip = sampler, skip
-
-    def __iter__(self) -> Iterator[list[int]]:
-        for i, batch in enumerate(self.sampler):
-            if i >= self.skip:
-                yield batch
-
-    def __len__(self) -> int:
-        return max(0, len(self.sampler) - self.skip)  # type: ignore[arg-type]
+    DPTensorFastGradientClipping(gsm, optimizer, losses, loss_reduction="mean").backward()
 
 
-class _AllowEmpty(Dataset):
-    """The training set, answering an empty Poisson batch (no indices) with no rows."""
-
-    def __init__(self, dataset: Any) -> None:
-        self.dataset = dataset
-
-    def __len__(self) -> int:
-        return len(self.dataset)
-
-    def __getitem__(self, index: int) -> Any:
-        return self.dataset[index]
-
-    def __getitems__(self, indices: list[int]) -> list[Any]:
-        return self.dataset.__getitems__(indices) if indices else []
+def _rng_state(generator: torch.Generator) -> str:
+    return base64.b64encode(generator.get_state().numpy().tobytes()).decode()
 
 
-def _collate_or_none(collate: Any) -> Any:
-    def wrapped(items: list[Any]) -> Any:
-        return collate(items) if items else None  # an empty Poisson batch: noise only
-
-    return wrapped
+def _set_rng_state(generator: torch.Generator, state: str) -> None:
+    raw = bytearray(base64.b64decode(state))
+    generator.set_state(torch.frombuffer(raw, dtype=torch.uint8).clone())
 
 
 # ------------------------------------------------------------------ training
@@ -147,47 +153,57 @@ class PrivateTraining:
 
     def __init__(self, trainer: Any) -> None:
         cfg: PrivacyConfig = trainer.recipe.privacy
-        if trainer.accelerator.num_processes > 1:
-            raise RecipeError("privacy: multi-process (DDP) DP training is not supported yet; run one process "
-                              "(raise train.grad_accum for a larger logical batch)")
+        acc, train = trainer.accelerator, trainer.recipe.train
         self.trainer, self.cfg = trainer, cfg
-        train = trainer.recipe.train
+        if acc.distributed_type.name in ("FSDP", "DEEPSPEED", "MEGATRON_LM", "XLA"):
+            raise RecipeError(f"privacy: {acc.distributed_type.name} is not supported with DP-SGD (per-sample "
+                              "gradients need whole parameters); launch plain data-parallel processes (DDP)")
+        # train.batch_size is per process (Accelerate's convention): the logical batch spans the processes
+        self.world, self.rank = acc.num_processes, acc.process_index
         self.num_examples = len(trainer.train_set)
-        self.logical_batch = train.batch_size * train.grad_accum
+        self.logical_batch = train.batch_size * train.grad_accum * self.world
         self.sample_rate = min(1.0, self.logical_batch / self.num_examples)
         self.steps_per_epoch = trainer.steps_per_epoch
         self.delta = cfg.delta if cfg.delta is not None else 1.0 / (10 * self.num_examples)
         self.noise_multiplier = cfg.noise_multiplier or _solve_noise(cfg, self.delta, self.sample_rate,
                                                                      trainer.total_steps)
         self.accountant = create_accountant(mechanism=cfg.accountant)
-        self.gsm = GradSampleModule(trainer.accelerator.unwrap_model(trainer.model), batch_first=True,
-                                    loss_reduction="mean", strict=False)
-        self.optimizer = dp_optimizer(trainer.optimizer.optimizer, cfg, self.noise_multiplier, self.logical_batch)
+        self.module = acc.unwrap_model(trainer.model)
+        self.gsm = grad_sample_module(self.module, cfg)
+        # the noise has its own seeded generator (saved in checkpoints): the same draws in 1 or N processes
+        self.noise_rng = torch.Generator(device=acc.device).manual_seed(trainer.recipe.seed * 1_000_003 + 17)
+        self.optimizer = dp_optimizer(trainer.optimizer.optimizer, cfg, self.noise_multiplier,
+                                      self.logical_batch // self.world, distributed=self.world > 1,
+                                      generator=self.noise_rng)
         self.optimizer.attach_step_hook(self.accountant.get_optimizer_hook_fn(sample_rate=self.sample_rate))
-        self.scheduler = trainer.scheduler.scheduler
+        self.scheduler = trainer.scheduler.scheduler  # built for num_processes calls per step
 
     # -------------------------------------------------------------- data
-    def _batch_sampler(self, epoch: int) -> Sampler[list[int]]:
-        seed = self.trainer.recipe.seed * 100_003 + epoch
-        if self.cfg.poisson_sampling:
-            return UniformWithReplacementSampler(num_samples=self.num_examples, sample_rate=self.sample_rate,
-                                                 generator=torch.Generator().manual_seed(seed),
-                                                 steps=self.steps_per_epoch)
-        shuffled = EpochShuffleSampler(self.num_examples, self.trainer.recipe.seed)
-        shuffled.set_epoch(epoch)
-        return BatchSampler(shuffled, self.logical_batch, drop_last=False)
-
     def _loader(self, epoch: int, skip: int) -> DataLoader:
         t = self.trainer
         t.train_set.set_epoch(epoch)
-        sampler = self._batch_sampler(epoch)
-        return DataLoader(_AllowEmpty(t.train_set), batch_sampler=_Skip(sampler, skip) if skip else sampler,
-                          collate_fn=_collate_or_none(t.data.collate_fn), num_workers=t.recipe.data.num_workers,
+        sampler = logical_batches(self.num_examples, self.sample_rate, self.logical_batch, self.steps_per_epoch,
+                                  t.recipe.seed, epoch, self.cfg.poisson_sampling)
+        if self.world > 1:
+            sampler = RankShare(sampler, self.rank, self.world)
+        return DataLoader(AllowEmpty(t.train_set), batch_sampler=Skip(sampler, skip) if skip else sampler,
+                          collate_fn=collate_or_none(t.data.collate_fn), num_workers=t.recipe.data.num_workers,
                           generator=torch.Generator().manual_seed(t.recipe.seed))  # not the global RNG: exact resume
 
     # -------------------------------------------------------------- loop
     def train_epoch(self, bar: Any) -> None:
         """One epoch of DP-SGD; logs ε at its end (progress bar, trackers, history)."""
+        t = self.trainer
+        # processes draw different numbers of physical batches: forward the bare module (no DDP
+        # gradient hooks); the DP optimizer averages the clipped, noised sums once per logical batch
+        wrapped, t.model = t.model, self.module
+        try:
+            self._epoch(bar)
+        finally:
+            t.model = wrapped
+        self._log_epsilon(bar)
+
+    def _epoch(self, bar: Any) -> None:
         t, st = self.trainer, self.trainer.state
         t.model.train()
         eval_frozen_batchnorm(t.model)
@@ -201,7 +217,8 @@ class PrivateTraining:
                     continue
                 st.batch_in_epoch += 1
                 st.global_step += 1
-                self.scheduler.step()
+                for _ in range(self.world):
+                    self.scheduler.step()
                 bar.update(1)
                 if st.global_step % t.cfg.log_every == 0:
                     t._log_train(bar, seen, t0)
@@ -210,22 +227,29 @@ class PrivateTraining:
                 if st.global_step >= t.total_steps:
                     break
         st.batch_in_epoch = 0
-        self._log_epsilon(bar)
 
     def _physical_step(self, batch: Any) -> int:
-        t = self.trainer
+        t, ghost = self.trainer, self.cfg.clipping == "ghost"
         if batch is None:
             for p in self.optimizer.params:
-                p.grad_sample = torch.zeros((0, *p.shape), device=p.device, dtype=p.dtype)
+                if ghost:
+                    p.grad = torch.zeros_like(p)
+                else:
+                    p.grad_sample = torch.zeros((0, *p.shape), device=p.device, dtype=p.dtype)
             self.optimizer.step()
             self.optimizer.zero_grad(set_to_none=True)
             return 0
         batch = {k: v.to(t.accelerator.device) if torch.is_tensor(v) else v for k, v in batch.items()}
         with t.accelerator.autocast():
-            loss = t._loss(batch)
+            losses = per_sample_losses(t.spec.loss, t.model(batch), batch["labels"], t.cfg.label_smoothing) \
+                if ghost else None
+            loss = t._loss(batch) if losses is None else losses.mean()
         with warnings.catch_warnings():  # torch warns when the first trainable layer's input needs no grad
             warnings.filterwarnings("ignore", message="Full backward hook is firing")
-            loss.backward()
+            if ghost:
+                ghost_backward(self.gsm, self.optimizer, losses)
+            else:
+                loss.backward()
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
         t._loss_sum += loss.detach()
@@ -266,12 +290,12 @@ class PrivateTraining:
                 "noise_multiplier": self.noise_multiplier, "max_grad_norm": self.cfg.max_grad_norm,
                 "clipping": self.cfg.clipping, "sample_rate": self.sample_rate,
                 "steps": sum(int(h[2]) for h in self.accountant.history), "epochs": self.trainer.state.epoch,
-                "logical_batch": self.logical_batch, "num_examples": self.num_examples,
+                "logical_batch": self.logical_batch, "processes": self.world, "num_examples": self.num_examples,
                 "poisson_sampling": self.cfg.poisson_sampling, "target_epsilon": self.cfg.target_epsilon,
                 "accountant_history": [list(h) for h in self.accountant.history]}
 
     def state_dict(self) -> dict[str, Any]:
-        return self.summary()
+        return {**self.summary(), "noise_rng": _rng_state(self.noise_rng)}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore the accountant; refuse a resume whose data or sampling changed."""
@@ -284,6 +308,8 @@ class PrivateTraining:
                                       f"{getattr(self, key)} now (data.max_train_samples, batch size or privacy "
                                       "settings changed); resume with the original recipe or start again")
         self.accountant.history = [tuple(h) for h in state["accountant_history"]]
+        if state.get("noise_rng"):
+            _set_rng_state(self.noise_rng, state["noise_rng"])
 
 
 def attach_privacy(trainer: Any) -> PrivateTraining:

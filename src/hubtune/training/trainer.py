@@ -44,6 +44,7 @@ from hubtune.training.checkpoint import (
 )
 from hubtune.training.optim import build_optimizer, build_scheduler
 from hubtune.training.sampling import SeededDataset, train_sampler
+from hubtune.training.step import direct_step_possible, keep_freed_memory, step_calls
 
 log = logging.getLogger(__name__)
 Objective = Callable[[TransferModel, dict[str, Tensor]], Tensor]
@@ -109,7 +110,8 @@ class Trainer:
         workers = self.recipe.data.num_workers
         return DataLoader(
             dataset, batch_size=batch_size, sampler=sampler, shuffle=False, collate_fn=self.data.collate_fn,
-            num_workers=workers, pin_memory=torch.cuda.is_available(), persistent_workers=False,
+            # pinned host memory only speeds up copies to a GPU (a CPU run on a GPU machine would pay to pin for nothing)
+            num_workers=workers, pin_memory=self.accelerator.device.type == "cuda", persistent_workers=False,
             generator=torch.Generator().manual_seed(self.recipe.seed), drop_last=False,
             prefetch_factor=4 if workers else None,
         )
@@ -154,6 +156,8 @@ class Trainer:
         if resume:
             self._resume(Path(resume) if resume != "latest" else latest_checkpoint(self.ckpt_dir))
         st = self.state
+        if self.accelerator.device.type == "cpu":
+            keep_freed_memory()
         bar = tqdm(total=self.total_steps, initial=st.global_step, disable=not self.accelerator.is_local_main_process,
                    desc="train", dynamic_ncols=True, mininterval=0.1 if sys.stderr.isatty() else 10.0)
         previous = {signum: signal.signal(signum, self._on_signal) for signum in (signal.SIGINT, signal.SIGTERM)}
@@ -183,16 +187,17 @@ class Trainer:
         self.train_loader.set_epoch(st.epoch)
         model.train()
         loader = acc.skip_first_batches(self.train_loader, st.batch_in_epoch) if st.batch_in_epoch else self.train_loader
+        calls = step_calls(acc, model, self.optimizer, self.scheduler, self._direct_step())
         seen, t0 = 0, time.perf_counter()
         for batch in loader:
-            with acc.accumulate(model):
+            with calls.accumulate(model):
                 loss = self._loss(batch)
-                acc.backward(loss)
+                calls.backward(loss)
                 if acc.sync_gradients and self.cfg.max_grad_norm:
-                    acc.clip_grad_norm_(model.parameters(), self.cfg.max_grad_norm)
-                self.optimizer.step()
-                self.scheduler.step()
-                self.optimizer.zero_grad(set_to_none=True)
+                    calls.clip(calls.params, self.cfg.max_grad_norm)
+                calls.optimizer.step()
+                calls.scheduler.step()
+                calls.optimizer.zero_grad(set_to_none=True)
             self._loss_sum += loss.detach()
             self._loss_batches += 1
             seen += _batch_size(batch)
@@ -213,14 +218,26 @@ class Trainer:
                 break
         st.batch_in_epoch = 0
 
+    def _direct_step(self) -> bool:
+        """Whether a step may skip Accelerate's per-step wrappers (:func:`hubtune.training.step.direct_step_possible`)."""
+        return direct_step_possible(self.accelerator)
+
     def _loss(self, batch: dict[str, Tensor]) -> Tensor:
         if self.objective is not None:
             loss = self.objective(self.model, batch)
         else:
             logits = self.model(batch)
             loss = self.spec.loss(logits, batch["labels"], self.cfg.label_smoothing)
-        extra = self.strategy.extra_loss(self.accelerator.unwrap_model(self.model))
+        extra = self.strategy.extra_loss(self._unwrapped())
         return loss if extra is None else loss + extra
+
+    def _unwrapped(self) -> TransferModel:
+        """``accelerator.unwrap_model(self.model)``, kept while ``self.model`` is the same object: unwrapping
+        walks every submodule and probes installed packages (about 1 ms a step on a small model)."""
+        cached = self.__dict__.get("_unwrapped_cache")
+        if cached is None or cached[0] is not self.model:
+            cached = self._unwrapped_cache = (self.model, self.accelerator.unwrap_model(self.model))
+        return cached[1]
 
     def _log_train(self, bar: tqdm, seen: int, t0: float) -> None:
         """Log the mean loss of the (micro-)batches summed since the last log, which may span an epoch end

@@ -1,0 +1,163 @@
+"""What a multi-task run leaves in its output folder, written atomically (``hubtune.json`` last).
+
+- ``tasks/<name>/``: each task as an ordinary single-task output (the shared backbone with that task's
+  head): the native layout of :func:`hubtune.export.export_model` (plain transformers/timm load it),
+  its ``hubtune.json``, ``recipe.yaml`` (the task's single-task recipe: ``hubtune eval tasks/<name>``
+  works, and the folder is a checkpoint for a next recipe), ``metrics.json`` and a confusion matrix;
+- ``model.safetensors``: the shared backbone once and every head (``backbone.*``, ``heads.<task>.*``),
+  which :func:`hubtune.multitask.load` reads back;
+- ``recipe.yaml``, ``metrics.json`` (keyed by task: ``{"metrics": {"<task>": {"<split>": {...}}}}``),
+  ``training_curves.png``, ``README.md`` (one model-index result per task and split), ``hubtune.json``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+from safetensors.torch import save_file
+
+from hubtune.artifacts import _pipeline_tag
+from hubtune.atomic import atomic_write_json, atomic_write_text, atomic_write_with
+from hubtune.export import META_FILE, export_model
+from hubtune.model import auto_class_name
+from hubtune.recipe import Recipe
+from hubtune.redact import redact
+from hubtune.task_checks import selection_metric, task_metrics, task_view
+from hubtune.version import __version__
+
+LAYOUT = "multitask"
+TASKS_DIR = "tasks"
+
+
+def write_artifacts(recipe: Recipe, model: Any, trainer: Any, strategy: Any, datas: list[Any],
+                    evals: dict[str, dict[str, Any]], result: Any) -> None:
+    """Per-task native folders, the whole model, recipe, metrics, curves and card into ``result.output_dir``."""
+    out = Path(result.output_dir)
+    staging = out / ".export-tmp"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    model = model.to("cpu").eval()
+    tasks = _export_tasks(staging, recipe, model, datas, evals, result)
+    tensors = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+    atomic_write_with(staging / "model.safetensors", lambda tmp: save_file(tensors, tmp, metadata={"format": "pt"}))
+    atomic_write_text(staging / "recipe.yaml", recipe.to_yaml())
+    state, schedule = trainer.state, trainer.schedule
+    atomic_write_json(staging / "metrics.json", {
+        "metrics": result.metrics, "selection": {"metric": selection_metric(recipe), "mean_over": "tasks"},
+        "best_epoch": state.best_epoch, "best_value": state.best_value,
+        "trainable_params": result.trainable_params, "total_params": result.total_params,
+        "processes": result.processes, "strategy": redact(strategy.describe()), "sampling": _sampling(recipe, schedule),
+        "tasks": {t["name"]: {k: t[k] for k in ("train_examples", "weight", "step_share", "metrics_names")}
+                  for t in tasks},
+        "history": state.history,
+    })
+    images = {}
+    if state.history:
+        from hubtune.plots import save_training_curves
+
+        save_training_curves(staging / "training_curves.png", state.history)
+        images["curves"] = "training_curves.png"
+    _card(staging, recipe, model, strategy, result, tasks, images)
+    meta = {"format": LAYOUT, "family": model.family, "modality": model.preprocessing.modality,
+            "tasks": [{"name": t["name"], "folder": t["folder"], "head": t["head"], "num_labels": t["num_labels"],
+                       "labels": t["labels"], "weight": t["weight"]} for t in tasks],
+            "sampling": _sampling(recipe, schedule)}
+    atomic_write_json(staging / META_FILE, meta)
+    _move_into_place(staging, out)
+
+
+def _export_tasks(staging: Path, recipe: Recipe, model: Any, datas: list[Any], evals: dict[str, dict[str, Any]],
+                  result: Any) -> list[dict[str, Any]]:
+    """Each task's native folder; returns what the card and ``hubtune.json`` say about each task."""
+    probabilities = _step_shares(recipe, datas)
+    rows = []
+    for task, data, share in zip(recipe.tasks or [], datas, probabilities, strict=True):
+        folder = staging / TASKS_DIR / task.name
+        view = model.view(task.name)
+        export_model(view, folder, task.head)
+        atomic_write_text(folder / "recipe.yaml", task_view(recipe, task).to_yaml())
+        atomic_write_json(folder / "metrics.json", {"metrics": result.metrics[task.name], "task": task.name,
+                                                    "multitask_run": "../../metrics.json"})
+        _confusion(folder, view, data, {s: e[task.name] for s, e in evals.items() if task.name in e})
+        rows.append({
+            "name": task.name, "folder": f"{TASKS_DIR}/{task.name}", "head": task.head.type,
+            "num_labels": view.num_labels, "labels": view.labels, "weight": task.weight,
+            "train_examples": len(data.train), "step_share": share, "metrics_names": task_metrics(recipe, task),
+            "metrics": result.metrics[task.name], "pipeline_tag": _pipeline_tag(view),
+            "auto_class": auto_class_name(view.head_spec, view.preprocessing.modality),
+            "dataset": task.data.path if task.data.format == "hub" else (task.data.path or task.data.format),
+            "dataset_info": redact(data.info),
+            "dataset_display": f"`{Path(str(task.data.path or task.data.format)).name}`",
+        })
+    return rows
+
+
+def _step_shares(recipe: Recipe, datas: list[Any]) -> list[float]:
+    from hubtune.multitask.schedule import TaskSchedule
+
+    mt = recipe.multitask
+    schedule = TaskSchedule(tuple(len(d.train) for d in datas), recipe.train.batch_size, recipe.seed,
+                            mt.sampling if mt else "proportional", mt.temperature if mt else 2.0)
+    return schedule.probabilities()
+
+
+def _sampling(recipe: Recipe, schedule: Any) -> dict[str, Any]:
+    return {"sampling": schedule.sampling, "temperature": schedule.temperature if schedule.sampling == "temperature"
+            else None, "steps_per_epoch": schedule.steps_per_epoch,
+            "step_share": dict(zip([t.name for t in recipe.tasks or []], schedule.probabilities(), strict=True))}
+
+
+def _confusion(folder: Path, view: Any, data: Any, evals: dict[str, Any]) -> None:
+    split = "validation" if "validation" in evals else next(iter(evals), None)
+    if split and view.head_spec.problem_type == "single_label_classification" and data.labels:
+        from hubtune.plots import save_confusion_matrix
+
+        ev = evals[split]
+        save_confusion_matrix(folder / "confusion_matrix.png", ev.references, ev.predictions, data.labels)
+
+
+def _card(staging: Path, recipe: Recipe, model: Any, strategy: Any, result: Any, tasks: list[dict[str, Any]],
+          images: dict[str, str]) -> None:
+    from hubtune.card import CardInfo, write_card
+
+    flat: dict[str, dict[str, float]] = {}
+    for task, splits in result.metrics.items():
+        for split, values in splits.items():
+            flat.setdefault(split, {}).update({f"{task}/{k}": v for k, v in values.items()})
+    mt = recipe.multitask
+    sampling = mt.sampling if mt else "proportional"
+    if mt and sampling == "temperature":
+        sampling += f", T = {mt.temperature:g}"
+    info = CardInfo(
+        model_name=recipe.name or Path(recipe.output_dir).name,
+        family=model.family,
+        base_model=model.info.get("base_model"),
+        base_model_path_is_local=bool(model.info.get("base_model")) and Path(str(model.info.get("base_model"))).exists(),
+        task="multi-task",
+        pipeline_tag=tasks[0]["pipeline_tag"],
+        modality=model.preprocessing.modality,
+        strategy=recipe.strategy.type,
+        strategy_options=redact(strategy.describe()),
+        trainable_params=result.trainable_params,
+        total_params=result.total_params,
+        hyperparameters=redact(recipe.train.model_dump(mode="json")),
+        metrics=flat,
+        curves_image=images.get("curves"),
+        hubtune_version=__version__,
+        trust_remote_code=recipe.backbone.trust_remote_code,
+        extra=redact({"Seed": recipe.seed, "Sampling": sampling, "Model selection": selection_metric(recipe),
+                      "tags": ["multi-task"]}),
+        tasks=redact(tasks),
+    )
+    write_card(staging, info, repo_id=recipe.hub.repo_id)
+
+
+def _move_into_place(staging: Path, out: Path) -> None:
+    for path in sorted(staging.iterdir(), key=lambda p: p.name == META_FILE):
+        if path.is_dir() and (out / path.name).is_dir():  # tasks/ of an earlier run
+            shutil.rmtree(out / path.name)
+        os.replace(path, out / path.name)
+    staging.rmdir()
