@@ -108,3 +108,20 @@ def test_noise_is_added_once_and_averaged(tmp_path: Path) -> None:
     assert r["ranks_agree"] and r["n"] == 8 * 500
     assert r["std"] == pytest.approx(r["expected_std"], rel=0.05)
     assert abs(r["mean"]) < 0.05 * r["expected_std"]
+
+
+def test_ghost_clipping_on_two_processes_matches_flat_on_one(tmp_path: Path) -> None:
+    """Ghost clipping (no per-sample gradients stored) under DDP: the same ε and, up to summation order, the
+    same weights as flat clipping in one process with the same logical batch."""
+    one = _recipe(tmp_path, "flat1", 32)
+    two = mlp_recipe(tmp_path, tmp_path / "ghost2", backbone={"kwargs": {"dropout": 0.0}},
+                     train={"batch_size": 16, "epochs": 2, "deterministic": False},
+                     eval={"keep_best": False, "early_stopping": None}, privacy={**DP, "clipping": "ghost"})
+    assert train_in_process(str(one)) == 0
+    done = subprocess.run(_launch_cmd(two), capture_output=True, text=True, cwd=REPO, timeout=300,
+                          env=cli_env(ACCELERATE_USE_CPU="true"))
+    assert done.returncode == 0, done.stderr[-3000:]
+    p1, p2 = _privacy(tmp_path / "flat1"), _privacy(tmp_path / "ghost2")
+    assert (p1["processes"], p2["processes"]) == (1, 2) and p2["epsilon"] == p1["epsilon"] > 0
+    assert (p1["clipping"], p2["clipping"]) == ("flat", "ghost")
+    assert _max_diff(tmp_path / "flat1", tmp_path / "ghost2") < ATOL
