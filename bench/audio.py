@@ -113,9 +113,21 @@ def _mean_std(values: list[float]) -> str:
     return f"{100 * statistics.mean(values):.1f}{std} (n={len(values)})"
 
 
+def _command(runs: list[dict[str, Any]]) -> str:
+    """The command that wrote ``runs``: its folds, seeds and epochs."""
+    loso_runs = [r for r in runs if r["experiment"] == "loso"]
+    folds = [s for s in SPEAKERS if any(r["test_speaker"] == s for r in loso_runs)]
+    seeds = sorted({r["seed"] for r in loso_runs})
+    cross_seeds = sorted({r["seed"] for r in runs if r["experiment"] == "cross"})
+    epochs = sorted({r["epochs"] for r in runs if "epochs" in r})
+    return (f"python -m bench.audio --folds {','.join(folds)} --seeds {','.join(map(str, seeds))} "
+            f"--cross-seeds {','.join(map(str, cross_seeds))} --epochs {','.join(map(str, epochs))}")
+
+
 def render(data: dict[str, Any]) -> str:
     runs = data["runs"]
-    lines = ["# Spoken digits (FSDD): audio transfer", "", f"Machine: {data.get('machine', '—')}", "",
+    lines = ["# Spoken digits (FSDD): audio transfer", "", f"Command: `{_command(runs)}` (render only: `--from-json`).",
+             "", f"Machine: {data.get('machine', '—')}", "",
              "## Held-out speaker test accuracy (%), leave-one-speaker-out", "",
              "Train on three speakers, pick the epoch on a fourth, test on the fifth (never heard in training). "
              "Same recipe, epochs and augmentation for every model.", "",

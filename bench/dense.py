@@ -108,8 +108,9 @@ def run_one(name: str, seed: int = 0) -> dict:
 
 
 def render(rows: list[dict]) -> str:
+    seeds = len({r.get("seed", 0) for r in rows})
     lines = ["# Dense prediction: CamVid semantic segmentation", "",
-             f"`python -m bench.dense [RUN ...] --seeds 3` — `{RECIPE}` (U-Net, `tu-tf_efficientnet_lite0` encoder, "
+             f"`python -m bench.dense --seeds {seeds}` (render only: `--from-json`) — `{RECIPE}` (U-Net, `tu-tf_efficientnet_lite0` encoder, "
              "128×160 input, the recipe's epochs; a run takes 3–10 minutes here on one thread), validation split "
              "(101 images, the same for every seed: the seed changes the initialisation of what is not pretrained, "
              "the augmentations and the batch order), void ignored. "

@@ -62,8 +62,9 @@ def render(rows: list[dict[str, Any]]) -> str:
     by_role: dict[str, list[dict[str, Any]]] = {}
     for row in rows:
         by_role.setdefault(row["role"], []).append(row)
+    seeds = len({r["seed"] for r in rows if r["role"] != "teacher"})
     lines = ["# Distillation and compact export (SST-2, all-MiniLM-L6-v2)", "",
-             "Command: `python -m bench.distill --seeds 3` (render only: `--from-json`). Teacher: "
+             f"Command: `python -m bench.distill --seeds {seeds}` (render only: `--from-json`). Teacher: "
              "`recipes/distill/sst2-teacher.yaml`; students: `sst2-student.yaml` (distilled: layers 0 and 5 of the "
              "teacher, T=2, alpha=0.5, hidden-state cosine) and `sst2-student-alone.yaml` (the same layers of "
              "pretrained MiniLM, cross-entropy only). Accuracy: mean ± std over seeds (n below) on SST-2 dev (872) and "

@@ -103,7 +103,7 @@ def render(rows: list[dict[str, Any]]) -> str:
     tasks = list(joint[0]["tasks"]) if joint else sorted({r["config"] for r in rows})
     alone = {t: [r for r in rows if r["config"] == t] for t in tasks}
     lines = ["# Multi-task transfer (SST-2 + Amazon books, one all-MiniLM-L6-v2 backbone)", "",
-             f"Command: `python -m bench.multitask --seeds 0,1,2` (render only: `--from-json`). Joint: `{RECIPE}` "
+             f"Command: `python -m bench.multitask --seeds {','.join(map(str, sorted({r['seed'] for r in rows})))}` (render only: `--from-json`). Joint: `{RECIPE}` "
              "(proportional sampling: each task's batches once per epoch, shuffled; 2 epochs; best epoch on the mean "
              "accuracy). Alone: the same recipe's single-task view of each task (same examples, epochs, batch size, "
              "optimizer and schedule; best epoch on its accuracy). Validation accuracy and F1 in %: mean ± std over the "

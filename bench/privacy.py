@@ -148,6 +148,15 @@ def audit_one(name: str) -> dict[str, Any]:
             "nonmembers": report["nonmembers"], "nonmember_split": report["nonmember_split"]}
 
 
+def _grid_commands(grid: list[dict[str, Any]]) -> str:
+    """The commands that wrote ``grid``: one per strategy, with the seeds it has."""
+    r0, strategies = grid[0], dict.fromkeys(r["strategy"] for r in grid)
+    common = f"--grid-samples {r0['train_examples']} --grid-epochs {r0['epochs']} --grid-batch {r0['logical_batch']}"
+    return " and ".join(
+        f"`python -m bench.privacy --only sst2grid --grid-strategies {s} --grid-seeds "
+        f"{','.join(map(str, sorted({r['seed'] for r in grid if r['strategy'] == s})))} {common}`" for s in strategies)
+
+
 def render_grid(grid: list[dict[str, Any]]) -> list[str]:
     """The SST-2 grid: accuracy mean ± std over seeds per (strategy, ε) and the DP time overhead."""
     import statistics
@@ -156,7 +165,7 @@ def render_grid(grid: list[dict[str, Any]]) -> list[str]:
         return []
     r0 = grid[0]
     lines = ["", "## SST-2, all-MiniLM-L6-v2: LoRA vs full fine-tuning, non-private vs ε = 8 vs ε = 3", "",
-             f"`python -m bench.privacy --only sst2grid` — the same {r0['train_examples']:,} training sentences "
+             f"{_grid_commands(grid)} — the same {r0['train_examples']:,} training sentences "
              f"for every run of a seed (the subset is drawn with the seed), {r0['epochs']} epoch(s), logical batch "
              f"{r0['logical_batch']} (physical 16 × grad_accum), max_length 48, AdamW, linear schedule with 10 % "
              "warmup, the same learning rate with and without `privacy:` (per strategy), embeddings frozen under "
