@@ -80,34 +80,13 @@ PHASES = ("data", "forward", "backward", "clip", "optimizer", "scheduler+zero_gr
 
 
 def phase_times(trainer: Any, steps: int) -> dict[str, float]:
-    """Median main-thread CPU ms of each phase of hubtune's direct step (the calls ``_train_epoch`` makes)."""
-    model, params = trainer.model, list(trainer.model.parameters())
-    optimizer, scheduler = trainer.optimizer.optimizer, trainer.scheduler.scheduler
-    times: dict[str, list[float]] = {p: [] for p in PHASES}
-    faults: list[int] = []
-    batches = iter(trainer.train_loader)
-    for i in range(steps + 2):
-        f0 = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-        marks = [time.thread_time()]
-        batch = next(batches)
-        marks.append(time.thread_time())
-        loss = trainer._loss(batch)
-        marks.append(time.thread_time())
-        loss.backward()
-        marks.append(time.thread_time())
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
-        marks.append(time.thread_time())
-        optimizer.step()
-        marks.append(time.thread_time())
-        scheduler.step()
-        optimizer.zero_grad(set_to_none=True)
-        marks.append(time.thread_time())
-        if i >= 2:
-            faults.append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - f0)
-            for phase, a, b in zip(PHASES, marks[:-1], marks[1:], strict=True):
-                times[phase].append(1000 * (b - a))
-    model.zero_grad(set_to_none=True)
-    return {**{p: statistics.median(v) for p, v in times.items()}, "page faults": statistics.median(faults)}
+    """Median main-thread CPU ms of each phase of hubtune's step (the calls ``_train_epoch`` makes)."""
+    from bench.profile_step import step_phases
+
+    laps, faults = step_phases(trainer, steps, 2, time.thread_time)
+    trainer.model.zero_grad(set_to_none=True)
+    return {**{p: statistics.median(v) for p, v in zip(PHASES, laps, strict=True)},
+            "page faults": statistics.median(faults)}
 
 
 def profile_ops(run: Callable[[int], None], steps: int) -> dict[str, tuple[float, int]]:

@@ -10,9 +10,11 @@ Writes ``results/profile-cpu.json`` and ``.md``; ``--from-json`` only re-renders
 from __future__ import annotations
 
 import argparse
+import resource
 import statistics
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,11 +26,47 @@ RESULTS = Path(__file__).resolve().parent / "results" / "profile-cpu.json"
 PHASES = ("data", "forward", "backward", "clip", "optimizer", "scheduler")
 
 
+def step_phases(trainer: Any, steps: int, warmup: int,
+                clock: Callable[[], float]) -> tuple[list[list[float]], list[int]]:
+    """Run ``warmup + steps`` steps of ``trainer``'s loop, the calls ``Trainer._train_epoch`` makes (direct ones
+    with one process and no accumulation, else Accelerate's), timing each phase of :data:`PHASES` with ``clock``;
+    the ms of each phase per timed step, and the minor page faults of each timed step."""
+    from hubtune.training.step import step_calls
+
+    calls = step_calls(trainer.accelerator, trainer.model, trainer.optimizer, trainer.scheduler,
+                       trainer._direct_step())
+    optimizer = calls.optimizer
+    trainer.model.train()
+    batches = iter(trainer.train_loader)
+    laps: list[list[float]] = [[] for _ in PHASES]
+    faults: list[int] = []
+    for i in range(warmup + steps):
+        f0 = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+        marks = [clock()]
+        batch = next(batches)
+        marks.append(clock())
+        loss = trainer._loss(batch)
+        marks.append(clock())
+        calls.backward(loss)
+        marks.append(clock())
+        calls.clip(calls.params, 1.0)
+        marks.append(clock())
+        optimizer.step()
+        marks.append(clock())
+        calls.scheduler.step()
+        optimizer.zero_grad(set_to_none=True)
+        marks.append(clock())
+        if i >= warmup:
+            faults.append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - f0)
+            for lap, a, b in zip(laps, marks[:-1], marks[1:], strict=True):
+                lap.append(1000 * (b - a))
+    return laps, faults
+
+
 def profile(name: str, fused: bool, steps: int, warmup: int) -> dict[str, Any]:
     from bench.hubtune_engine import LoopSettings, build_trainer
     from bench.synthetic import synthetic_bundle
     from bench.workloads import workloads
-    from hubtune.training.step import step_calls
 
     (w,) = workloads(torch.device("cpu"), [name])
     s = LoopSettings(precision="no", compile=False, channels_last=False, steps=steps, windows=1, warmup_windows=1)
@@ -39,32 +77,8 @@ def profile(name: str, fused: bool, steps: int, warmup: int) -> dict[str, Any]:
             opt.defaults["fused"] = None
             for group in opt.param_groups:
                 group["fused"], group["foreach"] = None, True
-        acc, model = trainer.accelerator, trainer.model
-        # the calls Trainer._train_epoch makes: direct ones with one process and no accumulation, else Accelerate's
-        calls = step_calls(acc, model, trainer.optimizer, trainer.scheduler, trainer._direct_step())
-        backward, clip, params = calls.backward, calls.clip, calls.params
-        optimizer, scheduler = calls.optimizer, calls.scheduler
-        model.train()
-        batches = iter(trainer.train_loader)
-        times: dict[str, list[float]] = {p: [] for p in PHASES}
-        for i in range(warmup + steps):
-            marks = [time.perf_counter()]
-            batch = next(batches)
-            marks.append(time.perf_counter())
-            loss = trainer._loss(batch)
-            marks.append(time.perf_counter())
-            backward(loss)
-            marks.append(time.perf_counter())
-            clip(params, 1.0)
-            marks.append(time.perf_counter())
-            optimizer.step()
-            marks.append(time.perf_counter())
-            scheduler.step()
-            optimizer.zero_grad(set_to_none=True)
-            marks.append(time.perf_counter())
-            if i >= warmup:
-                for phase, a, b in zip(PHASES, marks[:-1], marks[1:], strict=True):
-                    times[phase].append(1000 * (b - a))
+        laps, _faults = step_phases(trainer, steps, warmup, time.perf_counter)
+        times = dict(zip(PHASES, laps, strict=True))
     ms = {p: round(statistics.median(v), 1) for p, v in times.items()}
     return {"workload": name, "batch_size": w.batch_size, "optimizer": "adamw fused" if fused else "adamw foreach",
             "ms": ms, "step_ms": round(sum(ms.values()), 1), "steps": steps, "machine": machine()}

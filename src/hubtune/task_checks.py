@@ -26,7 +26,7 @@ TASK_HEADS = ("classification", "multilabel", "regression", "token_classificatio
 
 def task_view(recipe: Recipe, task: TaskConfig) -> Recipe:
     """The single-task recipe of ``task``: the shared settings with the task's data, head and metrics."""
-    ev = recipe.eval.model_copy(update={"metrics": list(task.metrics or recipe.eval.metrics), "best_metric": None,
+    ev = recipe.eval.model_copy(update={"metrics": task_metrics(recipe, task), "best_metric": None,
                                         "early_stopping": None})
     name = f"{recipe.name}-{task.name}" if recipe.name else task.name
     return recipe.model_copy(update={"data": task.data, "head": task.head, "eval": ev, "tasks": None,

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from training_helpers import mlp_recipe_data
 
 from hubtune.recipe_yaml import deep_merge
 from hubtune.shared_data import shared_data
@@ -21,18 +22,12 @@ def digits_task(name: str, n: int, **extra: Any) -> dict[str, Any]:
 
 def mlp_tasks_recipe(output_dir: Path, **overrides: Any) -> dict[str, Any]:
     """Two tasks on one MLP backbone over scikit-learn's 8x8 digits: the digit (10 classes) and its parity."""
-    recipe = {
-        "name": "mt-mechanics",
-        "output_dir": str(output_dir),
-        "seed": 0,
-        "backbone": {"source": "custom", "name": "hubtune.backbones.small:mlp",
-                     "kwargs": {"in_features": 64, "hidden": [32], "dropout": 0.2}},
-        "tasks": [digits_task("digit", 192), {**digits_task("parity", 96, label_map=PARITY), "weight": 0.5}],
-        "multitask": {"sampling": "temperature", "temperature": 2.0},
-        "train": {"epochs": 3, "batch_size": 16, "optimizer": "adamw", "lr": 3e-3, "scheduler": "cosine",
-                  "warmup": 0.1, "trackers": [], "checkpoint_every": 2, "keep_checkpoints": 2, "deterministic": True},
-        "eval": {"metrics": ["accuracy"]},
-    }
+    # the single-task MLP recipe of the training tests, its data and head replaced by two tasks
+    recipe = {k: v for k, v in mlp_recipe_data(output_dir, train={"batch_size": 16}).items()
+              if k not in ("head", "data")}
+    recipe.update(name="mt-mechanics", eval={"metrics": ["accuracy"]},
+                  tasks=[digits_task("digit", 192), {**digits_task("parity", 96, label_map=PARITY), "weight": 0.5}],
+                  multitask={"sampling": "temperature", "temperature": 2.0})
     return deep_merge(recipe, overrides)
 
 

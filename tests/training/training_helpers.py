@@ -21,6 +21,13 @@ HERE = Path(__file__).resolve().parent
 
 def mlp_recipe(folder: Path, output_dir: Path, **overrides) -> Path:
     """Write a seeded MLP-on-digits recipe (64-32-10, dropout, 3 epochs of 10 steps) and return its path."""
+    path = folder / f"{Path(output_dir).name}.yaml"
+    path.write_text(yaml.safe_dump(mlp_recipe_data(output_dir, **overrides), sort_keys=False))
+    return path
+
+
+def mlp_recipe_data(output_dir: Path, **overrides) -> dict:
+    """The recipe of :func:`mlp_recipe` as a mapping (``overrides`` deep-merged)."""
     from hubtune.recipe_yaml import deep_merge
 
     recipe = {
@@ -37,9 +44,7 @@ def mlp_recipe(folder: Path, output_dir: Path, **overrides) -> Path:
                   "deterministic": True},
         "eval": {"metrics": ["accuracy"], "early_stopping": {"metric": "loss", "patience": 5}},
     }
-    path = folder / f"{Path(output_dir).name}.yaml"
-    path.write_text(yaml.safe_dump(deep_merge(recipe, overrides), sort_keys=False))
-    return path
+    return deep_merge(recipe, overrides)
 
 
 def cli_env(**extra: str) -> dict[str, str]:

@@ -17,11 +17,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from PIL import Image
 from torch.utils.data import Dataset
 
+from hubtune.dense.data import carve
 from hubtune.dense.tables import TABLE_FORMATS, RowImage, category_ids, detection_rows, open_image
 from hubtune.errors import DataError
 
@@ -218,10 +218,8 @@ def build_detection_data(cfg: Any, preprocessing: Any, *, seed: int, splits: Any
 
 
 def _carve(items: list[Annotated], size: float, seed: int) -> dict[str, list[Annotated]]:
-    order = np.random.default_rng(seed).permutation(len(items))
-    held = set(order[: max(1, round(len(items) * size))].tolist())
-    return {"train": [it for i, it in enumerate(items) if i not in held],
-            "validation": [it for i, it in enumerate(items) if i in held]}
+    train, validation = carve(items, size, seed)
+    return {"train": train, "validation": validation}
 
 
 def _table_parts(cfg: Any, seed: int) -> tuple[dict[str, list[Annotated]], list[str], bool]:

@@ -172,7 +172,7 @@ def build_segmentation_data(cfg: Any, preprocessing: Any, *, seed: int,
     pairs = _table_pairs(cfg, splits) if cfg.format in TABLE_FORMATS else _folder_pairs(cfg, splits)
     carved = "validation" in splits and "validation" not in pairs
     if carved:
-        pairs["train"], pairs["validation"] = _carve(pairs["train"], cfg.validation_size, seed)
+        pairs["train"], pairs["validation"] = carve(pairs["train"], cfg.validation_size, seed)
     limits = {"train": cfg.max_train_samples, "validation": cfg.max_eval_samples, "test": cfg.max_eval_samples}
     size = model_size(pairs["train"][0][0], cfg.image_size)
     mean, std = preprocessing.data_config.get("mean"), preprocessing.data_config.get("std")
@@ -200,7 +200,7 @@ def _folder_pairs(cfg: Any, splits: Any) -> dict[str, list[tuple[Source, Source]
             if split == "validation":
                 continue  # carved from train below
             raise DataError(f"data.{split}: {folder} is not a folder; set data.{split} to a split folder")
-        pairs[split] = list(find_pairs(folder, split))
+        pairs[split] = find_pairs(folder, split)
     return pairs
 
 
@@ -213,14 +213,15 @@ def _table_pairs(cfg: Any, splits: Any) -> dict[str, list[tuple[Source, Source]]
         if split != "train" and (split not in splits or getattr(cfg, split) is None):
             continue
         try:
-            pairs[split] = list(segmentation_pairs(cfg, split))
+            pairs[split] = segmentation_pairs(cfg, split)
         except SplitNotFound:
-            if split == "train" or split == "test":
+            if split != "validation":  # a missing validation split is carved from train
                 raise
     return pairs
 
 
-def _carve(pairs: list[tuple[Source, Source]], size: float, seed: int) -> tuple[list, list]:
+def carve(pairs: list[Any], size: float, seed: int) -> tuple[list, list]:
+    """``(train, validation)``: a seeded ``size`` share of ``pairs`` (at least one) held out for validation."""
     rng = np.random.default_rng(seed)
     order = rng.permutation(len(pairs))
     n = max(1, round(len(pairs) * size))

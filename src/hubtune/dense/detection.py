@@ -20,7 +20,7 @@ from torch import Tensor, nn
 
 from hubtune.atomic import atomic_write_json, atomic_write_with
 from hubtune.contracts import Backbone, DenseHooks, HeadSpec
-from hubtune.dense.segmentation import copy_encoder_weights
+from hubtune.dense.segmentation import copy_encoder_weights, per_class_rows
 from hubtune.dense.tables import TABLE_FORMATS
 from hubtune.errors import CheckpointError
 
@@ -184,19 +184,14 @@ class DetectionHooks(DenseHooks):
 
         image = save_validation_boxes(model, data, out / "predictions_boxes.png")
         labels = model.labels or []
-        splits = list(metrics)
-        rows = [[n, *[_fmt(metrics[s].get(f"ap_{n}")) for s in splits]] for n in labels]
-        return {"dense": {"task": "object_detection", "splits": splits, "per_class": rows, "class_names": labels,
+        rows = per_class_rows(labels, metrics, "ap")
+        return {"dense": {"task": "object_detection", "splits": list(metrics), "per_class": rows, "class_names": labels,
                           "box_format": data.info.get("box_format"), "image": image, **model.info["detection"]}}
 
     def predict_files(self, model: Any, inputs: list[str], out_dir: Path, threshold: float = 0.0) -> list[dict]:
         from hubtune.dense.draw import predict_boxes_to_files
 
         return predict_boxes_to_files(model, inputs, out_dir, threshold or 0.3)
-
-
-def _fmt(value: float | None) -> str:
-    return "—" if value is None else f"{value:.4f}"
 
 
 LOADER = '''"""Load this detector without hubtune: pip install timm torchvision safetensors."""

@@ -237,16 +237,18 @@ def native_model(model: Any) -> nn.Module:
 def card_context(model: Any, data: Any, metrics: dict[str, dict[str, float]], image: str | None) -> dict[str, Any]:
     labels = model.labels or []
     splits = list(metrics)
-    rows = [[name, *[_fmt(metrics[s].get(f"iou_{name}")) for s in splits]] for name in labels]
     pre = model.preprocessing.data_config
-    return {"task": "semantic_segmentation", "splits": splits, "per_class": rows, "class_names": labels,
+    return {"task": "semantic_segmentation", "splits": splits, "per_class": per_class_rows(labels, metrics, "iou"),
+            "class_names": labels,
             "ignore_index": data.info.get("ignore_index"), "input_size": list(pre.get("input_size", []))[-2:],
             "mean": [round(float(v), 4) for v in pre.get("mean", [])],
             "std": [round(float(v), 4) for v in pre.get("std", [])], "image": image, **model.info["smp"]}
 
 
-def _fmt(value: float | None) -> str:
-    return "—" if value is None else f"{value:.4f}"
+def per_class_rows(labels: list[str], metrics: dict[str, dict[str, float]], prefix: str) -> list[list[str]]:
+    """The card's per-class table: ``[class, <prefix>_<class> of each split in metrics]`` (``—`` when missing)."""
+    fmt = lambda v: "—" if v is None else f"{v:.4f}"  # noqa: E731
+    return [[name, *[fmt(split.get(f"{prefix}_{name}")) for split in metrics.values()]] for name in labels]
 
 
 SEGMENTATION = HeadSpec(

@@ -40,16 +40,17 @@ def write_artifacts(recipe: Recipe, model: Any, trainer: Any, strategy: Any, dat
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
     model = model.to("cpu").eval()
-    tasks = _export_tasks(staging, recipe, model, datas, evals, result)
+    state, schedule = trainer.state, trainer.schedule
+    sampling = _sampling(recipe, schedule)
+    tasks = _export_tasks(staging, recipe, model, datas, evals, result, schedule.probabilities())
     tensors = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
     atomic_write_with(staging / "model.safetensors", lambda tmp: save_file(tensors, tmp, metadata={"format": "pt"}))
     atomic_write_text(staging / "recipe.yaml", recipe.to_yaml())
-    state, schedule = trainer.state, trainer.schedule
     atomic_write_json(staging / "metrics.json", {
         "metrics": result.metrics, "selection": {"metric": selection_metric(recipe), "mean_over": "tasks"},
         "best_epoch": state.best_epoch, "best_value": state.best_value,
         "trainable_params": result.trainable_params, "total_params": result.total_params,
-        "processes": result.processes, "strategy": redact(strategy.describe()), "sampling": _sampling(recipe, schedule),
+        "processes": result.processes, "strategy": redact(strategy.describe()), "sampling": sampling,
         "tasks": {t["name"]: {k: t[k] for k in ("train_examples", "weight", "step_share", "metrics_names")}
                   for t in tasks},
         "history": state.history,
@@ -64,15 +65,15 @@ def write_artifacts(recipe: Recipe, model: Any, trainer: Any, strategy: Any, dat
     meta = {"format": LAYOUT, "family": model.family, "modality": model.preprocessing.modality,
             "tasks": [{"name": t["name"], "folder": t["folder"], "head": t["head"], "num_labels": t["num_labels"],
                        "labels": t["labels"], "weight": t["weight"]} for t in tasks],
-            "sampling": _sampling(recipe, schedule)}
+            "sampling": sampling}
     atomic_write_json(staging / META_FILE, meta)
     _move_into_place(staging, out)
 
 
 def _export_tasks(staging: Path, recipe: Recipe, model: Any, datas: list[Any], evals: dict[str, dict[str, Any]],
-                  result: Any) -> list[dict[str, Any]]:
-    """Each task's native folder; returns what the card and ``hubtune.json`` say about each task."""
-    probabilities = _step_shares(recipe, datas)
+                  result: Any, probabilities: list[float]) -> list[dict[str, Any]]:
+    """Each task's native folder; returns what the card and ``hubtune.json`` say about each task
+    (``probabilities``: each task's share of the steps, from the run's schedule)."""
     rows = []
     for task, data, share in zip(recipe.tasks or [], datas, probabilities, strict=True):
         folder = staging / TASKS_DIR / task.name
@@ -93,15 +94,6 @@ def _export_tasks(staging: Path, recipe: Recipe, model: Any, datas: list[Any], e
             "dataset_display": f"`{Path(str(task.data.path or task.data.format)).name}`",
         })
     return rows
-
-
-def _step_shares(recipe: Recipe, datas: list[Any]) -> list[float]:
-    from hubtune.multitask.schedule import TaskSchedule
-
-    mt = recipe.multitask
-    schedule = TaskSchedule(tuple(len(d.train) for d in datas), recipe.train.batch_size, recipe.seed,
-                            mt.sampling if mt else "proportional", mt.temperature if mt else 2.0)
-    return schedule.probabilities()
 
 
 def _sampling(recipe: Recipe, schedule: Any) -> dict[str, Any]:

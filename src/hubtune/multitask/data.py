@@ -73,13 +73,10 @@ class TaskCollate:
     """Collates a batch of tagged items with its task's own collate function; adds ``batch["task"]`` (the name)."""
 
     def __init__(self, collates: list[Collate], names: list[str]) -> None:
-        self.collates, self.names = collates, names
+        self.named = [NamedCollate(c, n) for c, n in zip(collates, names, strict=True)]
 
     def __call__(self, items: list[tuple[int, Any]]) -> dict[str, Any]:
-        task = items[0][0]
-        batch = dict(self.collates[task]([item for _, item in items]))
-        batch["task"] = self.names[task]
-        return batch
+        return self.named[items[0][0]]([item for _, item in items])
 
 
 class NamedCollate:

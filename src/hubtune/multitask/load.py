@@ -46,17 +46,14 @@ def load(folder: str | Path) -> Any:
     from safetensors.torch import load_file
 
     from hubtune.export import load_exported
-    from hubtune.multitask.model import MultiTaskModel
+    from hubtune.multitask.model import MultiTaskModel, share_backbone
 
     folder = Path(folder)
     tasks = tasks_of(folder)
     views = [load_exported(folder / t["folder"]) for t in tasks]
     shared = views[0].backbone_module()
     for view in views[1:]:  # one backbone: the run's model.safetensors holds it once
-        if view.family == "transformers":
-            setattr(view.net, view.net.base_model_prefix, shared)
-        else:
-            view.backbone = shared
+        share_backbone(view, shared)
     model = MultiTaskModel([t["name"] for t in tasks], views)
     try:
         model.load_state_dict(load_file(str(folder / "model.safetensors")))

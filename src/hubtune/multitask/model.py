@@ -31,10 +31,17 @@ def build_views(backbone: Backbone, specs: list[HeadSpec], num_labels: list[int]
     views = []
     for spec, n, names, cfg in zip(specs, num_labels, labels, heads, strict=True):
         view = TransferModel(backbone, spec, n, names, cfg)
-        if view.family == "transformers":  # the native model got a copy of the base: share the one backbone instead
-            setattr(view.net, view.net.base_model_prefix, backbone.module)
+        share_backbone(view, backbone.module)  # transformers: the native model got a copy of the base
         views.append(view)
     return views
+
+
+def share_backbone(view: TransferModel, module: nn.Module) -> None:
+    """Make ``module`` the backbone of ``view`` (transformers: the native model's base model)."""
+    if view.family == "transformers":
+        setattr(view.net, view.net.base_model_prefix, module)
+    else:
+        view.backbone = module
 
 
 def _head_of(view: TransferModel) -> nn.Module:

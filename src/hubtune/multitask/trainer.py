@@ -77,7 +77,6 @@ class MultiTaskTrainer(Trainer):
         # per-task training loss since the last log, on the device (read only when logging, like the Trainer's)
         self._task_loss = {name: torch.zeros((), device=accelerator.device) for name in self.names}
         self._task_batches = dict.fromkeys(self.names, 0)
-        self.recipe_full = recipe
         self.task_loaders = {split: self._task_loaders(split) for split in SPLITS}
         self.eval_loaders = {split: loaders for split, loaders in self.task_loaders.items() if loaders}
 
@@ -85,7 +84,7 @@ class MultiTaskTrainer(Trainer):
         if sampler is None:
             return super()._loader(dataset, batch_size)
         batches = TaskBatchSampler(dataset, self.schedule, dataset.dataset, batch_size, self.accelerator.num_processes)
-        workers = self.recipe.data.num_workers if self.recipe.data else min(t.data.num_workers for t in self.recipe.tasks)
+        workers = min(t.data.num_workers for t in self.recipe.tasks or [])
         return DataLoader(dataset, batch_sampler=batches, collate_fn=self._collate, num_workers=workers,
                           prefetch_factor=4 if workers else None, persistent_workers=False, generator=self._generator())
 
@@ -96,7 +95,7 @@ class MultiTaskTrainer(Trainer):
     def _task_loaders(self, split: str) -> dict[str, DataLoader]:
         loaders = {}
         size = self.cfg.eval_batch_size or self.cfg.batch_size
-        for task in self.recipe_full.tasks or []:
+        for task in self.recipe.tasks or []:
             data = self.datas[task.name]
             dataset = getattr(data, split)
             if dataset is None:

@@ -26,6 +26,7 @@ import torch
 from opacus import GradSampleModule
 from opacus.accountants import create_accountant
 from opacus.accountants.utils import get_noise_multiplier
+from opacus.grad_sample import GradSampleModuleFastGradientClipping
 from opacus.optimizers import get_optimizer_class
 from opacus.utils.batch_memory_manager import BatchMemoryManager
 from torch import nn
@@ -35,8 +36,6 @@ from torch.utils.data import DataLoader
 from hubtune.errors import CheckpointError, RecipeError
 from hubtune.privacy_schema import PrivacyConfig
 from hubtune.training.privacy_data import AllowEmpty, RankShare, Skip, collate_or_none, logical_batches
-
-GHOST_OPACUS = "1.5"  # the first Opacus with ghost clipping (GradSampleModuleFastGradientClipping)
 
 # ------------------------------------------------------------------ model surgery
 
@@ -93,13 +92,6 @@ def grad_sample_module(module: nn.Module, cfg: PrivacyConfig) -> nn.Module:
     or only per-sample gradient norms (``ghost``: ghost clipping, no per-sample gradient is stored)."""
     if cfg.clipping != "ghost":
         return GradSampleModule(module, batch_first=True, loss_reduction="mean", strict=False)
-    try:
-        from opacus.grad_sample import GradSampleModuleFastGradientClipping
-    except ImportError:  # pragma: no cover - the pinned Opacus has it
-        import opacus
-
-        raise RecipeError(f"privacy.clipping: ghost needs Opacus >= {GHOST_OPACUS} (installed: "
-                          f"{opacus.__version__}); upgrade opacus or use clipping: flat") from None
     return GradSampleModuleFastGradientClipping(module, batch_first=True, loss_reduction="mean", strict=False,
                                                 max_grad_norm=cfg.max_grad_norm, use_ghost_clipping=True)
 
@@ -241,9 +233,11 @@ class PrivateTraining:
             return 0
         batch = {k: v.to(t.accelerator.device) if torch.is_tensor(v) else v for k, v in batch.items()}
         with t.accelerator.autocast():
-            losses = per_sample_losses(t.spec.loss, t.model(batch), batch["labels"], t.cfg.label_smoothing) \
-                if ghost else None
-            loss = t._loss(batch) if losses is None else losses.mean()
+            if ghost:
+                losses = per_sample_losses(t.spec.loss, t.model(batch), batch["labels"], t.cfg.label_smoothing)
+                loss = losses.mean()
+            else:
+                loss = t._loss(batch)
         with warnings.catch_warnings():  # torch warns when the first trainable layer's input needs no grad
             warnings.filterwarnings("ignore", message="Full backward hook is firing")
             if ghost:
