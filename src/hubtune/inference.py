@@ -70,7 +70,7 @@ def predict_dense(folder: Path, inputs: list[str], out: Path, threshold: float =
     model = load_exported(folder).eval()
     if model.head_spec.dense is None:
         raise DataError(f"{folder} holds a {model.head_spec.name} model; --out/--threshold are for dense models "
-                        "(semantic_segmentation): drop them to print labels")
+                        f"({', '.join(DENSE_TASKS)}): drop them to print labels")
     return model.head_spec.dense.predict_files(model, inputs, out, threshold)
 
 

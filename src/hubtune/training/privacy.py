@@ -215,7 +215,7 @@ class PrivateTraining:
                 if st.global_step % t.cfg.log_every == 0:
                     t._log_train(bar, seen, t0)
                     seen, t0 = 0, time.perf_counter()
-                self._after_step()
+                t._checkpoint_or_stop(end_of_epoch=st.batch_in_epoch >= self.steps_per_epoch)
                 if st.global_step >= t.total_steps:
                     break
         st.batch_in_epoch = 0
@@ -249,17 +249,6 @@ class PrivateTraining:
         t._loss_sum += loss.detach()
         t._loss_batches += 1
         return int(next(iter(batch.values())).shape[0])
-
-    def _after_step(self) -> None:
-        """Checkpoints and signals, as the trainer does (a signal saves, then stops the run)."""
-        from hubtune.training.checkpoint import Interrupted
-
-        t, st = self.trainer, self.trainer.state
-        if t.cfg.checkpoint_every and st.global_step % t.cfg.checkpoint_every == 0 \
-                and st.batch_in_epoch < self.steps_per_epoch:
-            t.save()
-        if t._signal is not None:
-            raise Interrupted(t._signal, t.save())
 
     def epsilon(self) -> float:
         """ε spent so far at this run's δ (0 before the first step)."""

@@ -209,14 +209,18 @@ class Trainer:
             if st.global_step % self.cfg.log_every == 0:
                 self._log_train(bar, seen, t0)
                 seen, t0 = 0, time.perf_counter()
-            end_of_epoch = st.batch_in_epoch >= len(self.train_loader)
-            if self.cfg.checkpoint_every and st.global_step % self.cfg.checkpoint_every == 0 and not end_of_epoch:
-                self.save()
-            if self._signal is not None:
-                raise Interrupted(self._signal, self.save())
+            self._checkpoint_or_stop(end_of_epoch=st.batch_in_epoch >= len(self.train_loader))
             if st.global_step >= self.total_steps:
                 break
         st.batch_in_epoch = 0
+
+    def _checkpoint_or_stop(self, end_of_epoch: bool) -> None:
+        """After an optimizer step: a checkpoint every ``checkpoint_every`` steps (an epoch's end saves its own),
+        and a pending SIGINT/SIGTERM saves, then stops the run."""
+        if self.cfg.checkpoint_every and self.state.global_step % self.cfg.checkpoint_every == 0 and not end_of_epoch:
+            self.save()
+        if self._signal is not None:
+            raise Interrupted(self._signal, self.save())
 
     def _direct_step(self) -> bool:
         """Whether a step may skip Accelerate's per-step wrappers (:func:`hubtune.training.step.direct_step_possible`)."""
