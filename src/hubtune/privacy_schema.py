@@ -13,6 +13,9 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 DP_STRATEGIES = ("linear_probe", "bitfit", "peft", "full")
 
 
+PRV_MAX_TARGET_EPSILON = 50.0  # the σ search probes σ*/2, whose ε the PRV accountant takes minutes on beyond ~1000
+
+
 class PrivacyConfig(BaseModel):
     """DP-SGD: per-sample clipping to ``max_grad_norm``, Gaussian noise, an accountant.
 
@@ -40,6 +43,10 @@ class PrivacyConfig(BaseModel):
     def _one_noise_source(self) -> PrivacyConfig:
         if (self.target_epsilon is None) == (self.noise_multiplier is None):
             raise ValueError("give exactly one of privacy.target_epsilon and privacy.noise_multiplier")
+        if self.accountant == "prv" and (self.target_epsilon or 0.0) > PRV_MAX_TARGET_EPSILON:
+            raise ValueError(f"privacy.target_epsilon {self.target_epsilon:g} with the prv accountant: solving σ "
+                             f"for ε above {PRV_MAX_TARGET_EPSILON:g} makes Opacus's PRV accountant stall (and such "
+                             "an ε guarantees little); set privacy.accountant: rdp or a smaller target_epsilon")
         return self
 
 

@@ -100,6 +100,23 @@ def test_privacy_block_schema() -> None:
     with pytest.raises(RecipeError, match=r"privacy\.clipping"):
         recipe_from_dict(_tiny(target_epsilon=3, clipping="ghostly"))
     assert recipe_from_dict(_tiny(target_epsilon=3)).privacy.poisson_sampling is True
+    with pytest.raises(RecipeError, match=r"privacy\.target_epsilon 80 with the prv accountant.*accountant: rdp"):
+        recipe_from_dict(_tiny(target_epsilon=80))
+    assert recipe_from_dict(_tiny(target_epsilon=80, accountant="rdp")).privacy.target_epsilon == 80
+
+
+def test_a_noise_multiplier_the_prv_accountant_cannot_account_is_refused(tmp_path: Path, capsys) -> None:
+    """σ = 0.05 over 20 steps at q = 0.1: ε in the thousands, where Opacus's PRV accountant stalls for
+    minutes; the run stops at once (exit 2) naming the fix, and the same σ runs with the RDP accountant."""
+    out = tmp_path / "out"
+    path = mlp_recipe(tmp_path, out, train={"epochs": 1, "checkpoint_every": None, "batch_size": 32},
+                      privacy={"noise_multiplier": 0.05, "accountant": "prv"})
+    assert train_in_process(str(path)) == 2
+    err = capsys.readouterr().err
+    assert "privacy.noise_multiplier 0.05" in err and "set privacy.accountant: rdp" in err
+    assert not any(out.glob("*"))  # nothing written
+    assert train_in_process(str(path), "privacy.accountant=rdp") == 0
+    assert _privacy(out)["epsilon"] > 500
 
 
 def test_refusal_exits_2_before_any_weight_loads(tmp_path: Path, capsys) -> None:

@@ -57,6 +57,27 @@ def test_ghost_clipping_applies_the_flat_clipped_noised_update(sigma: float) -> 
         assert not _close(ghost, _update("ghost", 0.0), atol=1e-3)  # and the noise is there
 
 
+def test_ghost_clipping_takes_examples_whose_tokens_are_all_ignored() -> None:
+    """Token classification: a sentence whose every label is -100 has no loss of its own; it must add
+    nothing (not NaN) while the other examples still train."""
+    torch.manual_seed(0)
+    model = nn.Linear(4, 3)
+    x, y = torch.randn(3, 5, 4), torch.randint(0, 3, (3, 5))
+    y[1] = -100
+
+    def token_ce(logits: torch.Tensor, labels: torch.Tensor, label_smoothing: float = 0.0) -> torch.Tensor:
+        return F.cross_entropy(logits.flatten(0, 1), labels.flatten(), ignore_index=-100)
+
+    cfg = PrivacyConfig(noise_multiplier=1.0, max_grad_norm=1.0, clipping="ghost")
+    gsm = grad_sample_module(model, cfg)
+    opt = dp_optimizer(torch.optim.SGD(model.parameters(), lr=0.0), cfg, 0.0, expected_batch_size=3)
+    losses = per_sample_losses(token_ce, model(x), y, 0.0)
+    assert losses[1] == 0 and bool(torch.isfinite(losses).all()) and float(losses[0]) > 0
+    ghost_backward(gsm, opt, losses)
+    opt.step()
+    assert all(bool(torch.isfinite(p.grad).all()) and float(p.grad.abs().sum()) > 0 for p in model.parameters())
+
+
 def _run(tmp_path: Path, name: str, clipping: str, data: dict | None = None, **train) -> Path:
     path = mlp_recipe(tmp_path, tmp_path / name, backbone={"kwargs": {"dropout": 0.0}}, data=data or {},
                       train={"epochs": 1, "batch_size": 16, "grad_accum": 2, "checkpoint_every": None, **train},

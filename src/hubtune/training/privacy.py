@@ -81,10 +81,32 @@ def eval_frozen_batchnorm(model: nn.Module) -> None:
 def _solve_noise(cfg: PrivacyConfig, delta: float, sample_rate: float, steps: int) -> float:
     """σ that spends ``cfg.target_epsilon`` in ``steps`` steps (Opacus's search, within 0.01 of ε)."""
     with warnings.catch_warnings():  # RDP: 'optimal order is the largest alpha' (a looser but valid bound)
-        warnings.filterwarnings("ignore", message="Optimal order is the largest alpha")
+        warnings.filterwarnings("ignore", message="Optimal order is the (largest|smallest) alpha")
         return float(get_noise_multiplier(target_epsilon=cfg.target_epsilon, target_delta=delta,
                                           sample_rate=sample_rate, steps=steps, accountant=cfg.accountant,
                                           epsilon_tolerance=0.01))
+
+
+PRV_MAX_RDP_EPSILON = 500.0  # beyond this RDP bound Opacus's PRV accountant slows to minutes (σ ≈ 0.1: > 2 min)
+
+
+def check_accountable(cfg: PrivacyConfig, noise_multiplier: float, sample_rate: float, steps: int,
+                      delta: float) -> None:
+    """Refuse a given ``noise_multiplier`` so small that the PRV accountant would stall on its ε."""
+    from opacus.accountants import RDPAccountant
+
+    if cfg.accountant != "prv" or cfg.noise_multiplier is None:
+        return
+    rdp = RDPAccountant()
+    rdp.history = [(noise_multiplier, sample_rate, steps)]
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Optimal order is the")
+        bound = float(rdp.get_epsilon(delta=delta))
+    if bound > PRV_MAX_RDP_EPSILON:
+        raise RecipeError(f"privacy.noise_multiplier {noise_multiplier:g} over {steps} steps at sample rate "
+                          f"{sample_rate:.3g} spends ε ≈ {bound:.0f} (RDP bound): no meaningful guarantee, and "
+                          "Opacus's PRV accountant takes minutes on an ε this large; raise "
+                          "privacy.noise_multiplier or set privacy.accountant: rdp")
 
 
 def grad_sample_module(module: nn.Module, cfg: PrivacyConfig) -> nn.Module:
@@ -116,8 +138,12 @@ def dp_optimizer(inner: torch.optim.Optimizer, cfg: PrivacyConfig, noise_multipl
 
 
 def per_sample_losses(loss: Any, logits: torch.Tensor, labels: torch.Tensor, label_smoothing: float) -> torch.Tensor:
-    """Each example's loss (``loss`` is a head's batch-mean loss), for ghost clipping."""
-    return torch.stack([loss(logits[i:i + 1], labels[i:i + 1], label_smoothing) for i in range(len(labels))])
+    """Each example's loss (``loss`` is a head's batch-mean loss), for ghost clipping. An example whose
+    labels are all ignored (-100, e.g. a sentence of padding and sub-word tokens) contributes 0, not the
+    NaN of a mean over nothing (which would poison the whole step's gradient norms)."""
+    ignored = (labels == -100).reshape(len(labels), -1).all(1).tolist()
+    return torch.stack([logits[i].sum() * 0.0 if ignored[i] else loss(logits[i:i + 1], labels[i:i + 1], label_smoothing)
+                        for i in range(len(labels))])
 
 
 def ghost_backward(gsm: nn.Module, optimizer: Any, losses: torch.Tensor) -> None:
@@ -159,6 +185,7 @@ class PrivateTraining:
         self.delta = cfg.delta if cfg.delta is not None else 1.0 / (10 * self.num_examples)
         self.noise_multiplier = cfg.noise_multiplier or _solve_noise(cfg, self.delta, self.sample_rate,
                                                                      trainer.total_steps)
+        check_accountable(cfg, self.noise_multiplier, self.sample_rate, trainer.total_steps, self.delta)
         self.accountant = create_accountant(mechanism=cfg.accountant)
         self.module = acc.unwrap_model(trainer.model)
         self.gsm = grad_sample_module(self.module, cfg)
@@ -255,7 +282,7 @@ class PrivateTraining:
         if not self.accountant.history:
             return 0.0
         with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message="Optimal order is the largest alpha")
+            warnings.filterwarnings("ignore", message="Optimal order is the (largest|smallest) alpha")
             return float(self.accountant.get_epsilon(delta=self.delta))
 
     def _log_epsilon(self, bar: Any) -> None:
