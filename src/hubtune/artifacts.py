@@ -71,10 +71,10 @@ def _plots(staging: Path, state: Any, evals: dict[str, Any], data: Any, model: A
 
 
 def _card(staging: Path, recipe: Recipe, model: Any, strategy: Any, data: Any, result: Any,
-          images: dict[str, str], exported: dict[str, Any]) -> None:
+          images: dict[str, str], exported: dict[str, Any], notes: list[str] | None = None) -> None:
     from hubtune.card import CardInfo, write_card
 
-    notes = []
+    notes = list(notes or [])
     if model.family == "timm" and not is_native_timm(model):
         notes.append("The head is an MLP, which plain timm cannot build: load this model with hubtune.")
     if model.family == "custom":

@@ -75,6 +75,20 @@ def test_card_has_one_model_index_entry_per_task(text_run) -> None:
     assert 'subfolder="tasks/sst2"' in card.text
 
 
+def test_each_task_folder_has_its_own_card_with_that_tasks_metrics(text_run) -> None:
+    from huggingface_hub import ModelCard
+
+    run, _ = text_run
+    for task, other in (("sst2", "books"), ("books", "sst2")):
+        card = ModelCard.load(run.output_dir / "tasks" / task / "README.md")
+        results = card.data.eval_results
+        assert {r.dataset_split for r in results} == {"validation"}
+        assert {r.metric_type: r.metric_value for r in results} == pytest.approx(run.metrics[task]["validation"])
+        assert card.data.pipeline_tag == "text-classification" and "multi-task" not in (card.data.tags or [])
+        assert f"Task `{task}` of the multi-task run" in card.text and f"`{other}`" in card.text
+        assert f'subfolder="tasks/{task}"' in card.text and "confusion_matrix.png" in card.text
+
+
 PLAIN = textwrap.dedent(
     """
     import json, sys

@@ -3,7 +3,8 @@
 - ``tasks/<name>/``: each task as an ordinary single-task output (the shared backbone with that task's
   head): the native layout of :func:`hubtune.export.export_model` (plain transformers/timm load it),
   its ``hubtune.json``, ``recipe.yaml`` (the task's single-task recipe: ``hubtune eval tasks/<name>``
-  works, and the folder is a checkpoint for a next recipe), ``metrics.json`` and a confusion matrix;
+  works, and the folder is a checkpoint for a next recipe), ``metrics.json``, a confusion matrix and
+  its own ``README.md`` card (the task's metrics; pushed alone it is a model repo of its own);
 - ``model.safetensors``: the shared backbone once and every head (``backbone.*``, ``heads.<task>.*``),
   which :func:`hubtune.multitask.load` reads back;
 - ``recipe.yaml``, ``metrics.json`` (keyed by task: ``{"metrics": {"<task>": {"<split>": {...}}}}``),
@@ -42,7 +43,7 @@ def write_artifacts(recipe: Recipe, model: Any, trainer: Any, strategy: Any, dat
     model = model.to("cpu").eval()
     state, schedule = trainer.state, trainer.schedule
     sampling = _sampling(recipe, schedule)
-    tasks = _export_tasks(staging, recipe, model, datas, evals, result, schedule.probabilities())
+    tasks = _export_tasks(staging, recipe, model, strategy, datas, evals, result, schedule.probabilities())
     tensors = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
     atomic_write_with(staging / "model.safetensors", lambda tmp: save_file(tensors, tmp, metadata={"format": "pt"}))
     atomic_write_text(staging / "recipe.yaml", recipe.to_yaml())
@@ -70,8 +71,8 @@ def write_artifacts(recipe: Recipe, model: Any, trainer: Any, strategy: Any, dat
     _move_into_place(staging, out)
 
 
-def _export_tasks(staging: Path, recipe: Recipe, model: Any, datas: list[Any], evals: dict[str, dict[str, Any]],
-                  result: Any, probabilities: list[float]) -> list[dict[str, Any]]:
+def _export_tasks(staging: Path, recipe: Recipe, model: Any, strategy: Any, datas: list[Any],
+                  evals: dict[str, dict[str, Any]], result: Any, probabilities: list[float]) -> list[dict[str, Any]]:
     """Each task's native folder; returns what the card and ``hubtune.json`` say about each task
     (``probabilities``: each task's share of the steps, from the run's schedule)."""
     rows = []
@@ -79,10 +80,12 @@ def _export_tasks(staging: Path, recipe: Recipe, model: Any, datas: list[Any], e
         folder = staging / TASKS_DIR / task.name
         view = model.view(task.name)
         export_model(view, folder, task.head)
-        atomic_write_text(folder / "recipe.yaml", task_view(recipe, task).to_yaml())
+        single = task_view(recipe, task)
+        atomic_write_text(folder / "recipe.yaml", single.to_yaml())
         atomic_write_json(folder / "metrics.json", {"metrics": result.metrics[task.name], "task": task.name,
                                                     "multitask_run": "../../metrics.json"})
-        _confusion(folder, view, data, {s: e[task.name] for s, e in evals.items() if task.name in e})
+        images = _confusion(folder, view, data, {s: e[task.name] for s, e in evals.items() if task.name in e})
+        _task_card(folder, recipe, single, task.name, view, strategy, data, result, images)
         rows.append({
             "name": task.name, "folder": f"{TASKS_DIR}/{task.name}", "head": task.head.type,
             "num_labels": view.num_labels, "labels": view.labels, "weight": task.weight,
@@ -102,13 +105,36 @@ def _sampling(recipe: Recipe, schedule: Any) -> dict[str, Any]:
             "step_share": dict(zip([t.name for t in recipe.tasks or []], schedule.probabilities(), strict=True))}
 
 
-def _confusion(folder: Path, view: Any, data: Any, evals: dict[str, Any]) -> None:
+def _confusion(folder: Path, view: Any, data: Any, evals: dict[str, Any]) -> dict[str, str]:
     split = "validation" if "validation" in evals else next(iter(evals), None)
-    if split and view.head_spec.problem_type == "single_label_classification" and data.labels:
-        from hubtune.plots import save_confusion_matrix
+    if not (split and view.head_spec.problem_type == "single_label_classification" and data.labels):
+        return {}
+    from hubtune.plots import save_confusion_matrix
 
-        ev = evals[split]
-        save_confusion_matrix(folder / "confusion_matrix.png", ev.references, ev.predictions, data.labels)
+    ev = evals[split]
+    save_confusion_matrix(folder / "confusion_matrix.png", ev.references, ev.predictions, data.labels)
+    return {"confusion": "confusion_matrix.png"}
+
+
+def _task_card(folder: Path, recipe: Recipe, single: Recipe, name: str, view: Any, strategy: Any, data: Any,
+               result: Any, images: dict[str, str]) -> None:
+    """The task folder's own card: the single-task card of this task's model (shared backbone + its head),
+    with where it came from. Its snippets name a placeholder repo: the folder is a model of its own once
+    pushed alone (``hubtune push tasks/<name> --repo ...``); in the run's repo it loads with ``subfolder``."""
+    from hubtune.artifacts import _card
+    from hubtune.run import RunResult
+
+    others = [t.name for t in recipe.tasks or [] if t.name != name]
+    parent = recipe.hub.repo_id or recipe.name or Path(recipe.output_dir).name
+    note = (f"Task `{name}` of the multi-task run `{parent}`: its backbone was trained jointly with "
+            f"{', '.join(f'`{o}`' for o in others)} (the run's card has every task). In the run's repo this model "
+            f"loads with `subfolder=\"{TASKS_DIR}/{name}\"`.")
+    params = list(view.parameters())
+    task_result = RunResult(output_dir=folder, metrics=result.metrics[name], processes=result.processes,
+                            trainable_params=sum(p.numel() for p in params if p.requires_grad),
+                            total_params=sum(p.numel() for p in params))
+    _card(folder, single.model_copy(update={"hub": single.hub.model_copy(update={"repo_id": None})}), view,
+          strategy, data, task_result, images, {}, notes=[note])
 
 
 def _card(staging: Path, recipe: Recipe, model: Any, strategy: Any, result: Any, tasks: list[dict[str, Any]],
