@@ -208,6 +208,10 @@ def test_push_to_a_served_hub_then_plain_load_pull_and_fine_tune_a_task(text_run
     with online_client():
         assert main(["push", str(run.output_dir), "me/sst2-books", "--hub", url]) == 0
         pulled = hubtune.pull("me/sst2-books", to=tmp_path / "pulled", hub=url)
+        assert main(["push", str(run.output_dir / "tasks" / "books"), "me/books", "--hub", url]) == 0  # one task alone
+        alone = hubtune.pull("me/books", to=tmp_path / "alone", hub=url)
+    assert 'from_pretrained("me/books")' in (alone / "README.md").read_text()
+    assert hubtune.predict(alone, TEXTS, top_k=2) == hubtune.predict(run.output_dir, TEXTS, top_k=2, task="books")
     env = {"PATH": "/usr/bin:/bin", "HF_ENDPOINT": url, "HF_TOKEN": token, "HF_HUB_DISABLE_XET": "1",
            "HF_HUB_OFFLINE": "0", "HF_HOME": str(tmp_path / "hf_home"), "HF_HUB_DISABLE_TELEMETRY": "1"}
     proc = subprocess.run([sys.executable, "-c", HUB_LOADER, "me/sst2-books", "books", json.dumps(TEXTS)],
