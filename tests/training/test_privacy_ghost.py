@@ -116,3 +116,39 @@ def test_ghost_training_matches_flat_on_a_transformer(tmp_path: Path, tiny_text_
     assert not torch.equal(outs["ghost"][f"bert.{query}"], base[query])  # it trained
     diff = max(float((outs["flat"][k] - outs["ghost"][k]).abs().max()) for k in outs["flat"])
     assert diff < 1e-5, diff
+
+
+def test_flat_and_ghost_weight_each_sentence_alike_in_token_classification(tmp_path: Path, tiny_text_recipe,
+                                                                           data_root) -> None:
+    """Token classification on real SST-2 sentences (tags: punctuation vs word), sentences of different
+    lengths: each example's gradient is the gradient of its own loss in both modes (a batch-wide token mean
+    would tie one example's gradient to the others' token counts), so flat and ghost train alike."""
+    import csv
+
+    import yaml
+
+    from hubtune.shared_data import shared_data
+
+    with open(shared_data("sst2") / "train.tsv", newline="") as f:
+        sentences = [r["sentence"].split() for r in csv.DictReader(f, delimiter="\t")][:48]
+    rows = [{"tokens": words, "ner_tags": ["PUNCT" if not w.isalnum() else "WORD" for w in words]}
+            for words in sentences]
+    (tmp_path / "tags.json").write_text(json.dumps(rows))
+    outs = {}
+    for clipping in ("flat", "ghost"):
+        # C = 100 clips nothing (a clip to C would hide how each example's gradient is scaled); SGD, so the
+        # same noise (same seed) cannot hide a difference in the summed gradients either
+        recipe = tiny_text_recipe(tmp_path / clipping, strategy={"type": "full"}, head={"type": "token_classification"},
+                                  privacy={"noise_multiplier": 0.5, "clipping": clipping, "max_grad_norm": 100.0},
+                                  train={"epochs": 1, "batch_size": 8, "grad_accum": 2, "optimizer": "sgd", "lr": 0.1},
+                                  eval={"metrics": ["token_accuracy"]})
+        recipe["data"] = {"format": "json", "path": str(tmp_path / "tags.json"), "validation": None,
+                          "validation_size": 0.25, "max_length": 32, "num_workers": 0}
+        path = tmp_path / f"{clipping}.yaml"
+        path.write_text(yaml.safe_dump(recipe))
+        assert train_in_process(str(path)) == 0
+        outs[clipping] = weights(tmp_path / clipping / "model.safetensors")
+    assert len({len(s) for s in sentences}) > 5  # the sentences' token counts differ
+    diff = max(float((outs["flat"][k] - outs["ghost"][k]).abs().max()) for k in outs["flat"])
+    assert diff < 1e-5, diff
+

@@ -260,12 +260,10 @@ class PrivateTraining:
             self.optimizer.zero_grad(set_to_none=True)
             return 0
         batch = {k: v.to(t.accelerator.device) if torch.is_tensor(v) else v for k, v in batch.items()}
-        with t.accelerator.autocast():
-            if ghost:
-                losses = per_sample_losses(t.spec.loss, t.model(batch), batch["labels"], t.cfg.label_smoothing)
-                loss = losses.mean()
-            else:
-                loss = t._loss(batch)
+        with t.accelerator.autocast():  # each example's own loss: a batch-wide token mean would make one
+            # example's gradient depend on the others' token counts, outside the per-example sensitivity bound
+            losses = per_sample_losses(t.spec.loss, t.model(batch), batch["labels"], t.cfg.label_smoothing)
+            loss = losses.mean()
         with warnings.catch_warnings():  # torch warns when the first trainable layer's input needs no grad
             warnings.filterwarnings("ignore", message="Full backward hook is firing")
             if ghost:
