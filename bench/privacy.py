@@ -203,10 +203,10 @@ def _fmt(v: Any, spec: str = ".3g") -> str:
 def render(doc: dict[str, Any]) -> str:
     """The Markdown table of ``doc`` (pure: the committed file is this function's output)."""
     lines = ["# Differentially private fine-tuning (Opacus DP-SGD)", "",
-             "`python -m bench.privacy` — one run per row, one seed (seed 42), on a shared 2-core CPU; wall times",
-             "are upper bounds. ε is the PRV accountant's at δ = 1/(10·N); σ solved for the target ε over the run.",
-             "Accuracy: validation (SST-2: dev) at the epoch kept by `eval.keep_best`. Same recipe with and without",
-             "`privacy:` per task.",
+             "`python -m bench.privacy --only hymenoptera` — one run per row, one seed (seed 42), on a shared 2-core",
+             "CPU; wall times are upper bounds. ε is the PRV accountant's at δ = 1/(10·N); σ solved for the target ε",
+             "over the run. Accuracy: validation at the epoch kept by `eval.keep_best`. The same recipe",
+             "(`recipes/privacy/hymenoptera-dp-linear-probe.yaml`) with and without `privacy:`.",
              "", "| task | target ε | ε spent | δ | σ | q | steps | accuracy | trainable | wall s |",
              "|---|---|---|---|---|---|---|---|---|---|"]
     for r in doc.get("runs", []):
