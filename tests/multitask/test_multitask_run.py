@@ -87,6 +87,9 @@ def test_each_task_folder_has_its_own_card_with_that_tasks_metrics(text_run) -> 
         assert card.data.pipeline_tag == "text-classification" and "multi-task" not in (card.data.tags or [])
         assert f"Task `{task}` of the multi-task run" in card.text and f"`{other}`" in card.text
         assert f'subfolder="tasks/{task}"' in card.text and "confusion_matrix.png" in card.text
+        params = sum(t.numel() for t in load_file(run.output_dir / "tasks" / task / "model.safetensors").values())
+        assert f"| Trainable parameters | {params:,} of {params:,} (100.00%) |" in card.text  # this task's model
+        assert "trainable_params" not in card.text  # not the whole multi-task model's count
 
 
 PLAIN = textwrap.dedent(
