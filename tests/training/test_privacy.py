@@ -319,3 +319,19 @@ def test_shuffled_batches_are_allowed_and_the_card_says_so(tmp_path: Path) -> No
     p = _privacy(tmp_path / "out")
     assert p["steps"] == 10 and p["poisson_sampling"] is False
     assert "not Poisson-sampled" in (tmp_path / "out" / "README.md").read_text()
+
+
+@pytest.mark.parametrize("poisson", [True, False])
+def test_a_resumed_epoch_skips_its_done_batches_and_keeps_a_length(poisson: bool) -> None:
+    """Mid-epoch resume drops the batches already taken; Opacus's batch memory manager still gets a length
+    (Accelerate's ``SkipBatchSampler`` has no ``batch_size``, which it reads)."""
+    from opacus.utils.batch_memory_manager import BatchSplittingSampler
+
+    from hubtune.training.privacy_data import Skip, logical_batches
+
+    def epoch() -> list[list[int]]:
+        return list(logical_batches(100, 0.1, 10, 5, seed=0, epoch=1, poisson=poisson))
+
+    full, sampler = epoch(), Skip(logical_batches(100, 0.1, 10, 5, seed=0, epoch=1, poisson=poisson), 2)
+    assert [list(b) for b in sampler] == [list(b) for b in full[2:]] and len(full) == 5 + 5 * (not poisson)
+    assert len(BatchSplittingSampler(sampler=sampler, max_batch_size=4, optimizer=None)) == len(full) - 2

@@ -23,7 +23,6 @@ import warnings
 from typing import Any
 
 import torch
-from accelerate.data_loader import SkipBatchSampler
 from opacus import GradSampleModule
 from opacus.accountants import create_accountant
 from opacus.accountants.utils import get_noise_multiplier
@@ -36,7 +35,7 @@ from torch.utils.data import DataLoader
 
 from hubtune.errors import CheckpointError, RecipeError
 from hubtune.privacy_schema import PrivacyConfig
-from hubtune.training.privacy_data import AllowEmpty, RankShare, collate_or_none, logical_batches
+from hubtune.training.privacy_data import AllowEmpty, RankShare, Skip, collate_or_none, logical_batches
 
 # ------------------------------------------------------------------ model surgery
 
@@ -206,7 +205,7 @@ class PrivateTraining:
                                   t.recipe.seed, epoch, self.cfg.poisson_sampling)
         if self.world > 1:
             sampler = RankShare(sampler, self.rank, self.world)
-        return DataLoader(AllowEmpty(t.train_set), batch_sampler=SkipBatchSampler(sampler, skip) if skip else sampler,
+        return DataLoader(AllowEmpty(t.train_set), batch_sampler=Skip(sampler, skip) if skip else sampler,
                           collate_fn=collate_or_none(t.data.collate_fn), num_workers=t.recipe.data.num_workers,
                           generator=torch.Generator().manual_seed(t.recipe.seed))  # not the global RNG: exact resume
 

@@ -44,6 +44,23 @@ class RankShare(Sampler[list[int]]):
         return len(self.sampler)  # type: ignore[arg-type]
 
 
+class Skip(Sampler[list[int]]):
+    """A batch sampler without its first ``skip`` batches (mid-epoch resume). Not Accelerate's
+    ``SkipBatchSampler``: that is a ``BatchSampler`` without ``batch_size``, which Opacus's batch memory
+    manager then reads for ``len()``."""
+
+    def __init__(self, sampler: Sampler[list[int]], skip: int) -> None:
+        self.sampler, self.skip = sampler, skip
+
+    def __iter__(self) -> Iterator[list[int]]:
+        for i, batch in enumerate(self.sampler):
+            if i >= self.skip:
+                yield batch
+
+    def __len__(self) -> int:
+        return max(0, len(self.sampler) - self.skip)  # type: ignore[arg-type]
+
+
 class AllowEmpty(Dataset):
     """The training set, answering an empty Poisson batch (no indices) with no rows."""
 
