@@ -233,7 +233,8 @@ def render(doc: dict[str, Any]) -> str:
                   for r in doc["ghost"]]
     if doc.get("audit"):
         lines += ["", "Membership inference (loss threshold, `hubtune audit-privacy`; members = training examples, "
-                  "non-members = validation examples, equal counts):", "",
+                  "non-members = validation examples, equal counts; SST-2's training split is mostly short phrases and its "
+                  "dev split full sentences, so its AUCs also measure that shift, private or not):", "",
                   "| model | ε | attack AUC | TPR @ 1 % FPR | TPR @ 10 % FPR | members / non-members |",
                   "|---|---|---|---|---|---|"]
         for a in doc["audit"]:
