@@ -45,7 +45,7 @@ def write_artifacts(recipe: Recipe, model: Any, state: Any, strategy: Any, data:
     images = _plots(staging, state, evals, data, model)
     if model.head_spec.dense is not None:  # dense heads: classes, per-class table, prediction picture
         extra = {**(extra or {}), **model.head_spec.dense.card_extra(model, data, result.metrics, staging)}
-    _card(staging, recipe, model, strategy, data, result, images, {**(extra or {}), "privacy": getattr(state, "privacy", None),
+    _card(staging, recipe, model, strategy.describe(), data, result, images, {**(extra or {}), "privacy": getattr(state, "privacy", None),
                                                                  **({"audio": audio} if audio else {})})
     for path in sorted(staging.iterdir(), key=lambda p: p.name == META_FILE):
         if path.is_dir() and (out / path.name).is_dir():  # a folder artifact (adapter/) from an earlier run
@@ -70,7 +70,7 @@ def _plots(staging: Path, state: Any, evals: dict[str, Any], data: Any, model: A
     return images
 
 
-def _card(staging: Path, recipe: Recipe, model: Any, strategy: Any, data: Any, result: Any,
+def _card(staging: Path, recipe: Recipe, model: Any, strategy_options: dict[str, Any], data: Any, result: Any,
           images: dict[str, str], exported: dict[str, Any], notes: list[str] | None = None) -> None:
     from hubtune.card import CardInfo, write_card
 
@@ -95,7 +95,7 @@ def _card(staging: Path, recipe: Recipe, model: Any, strategy: Any, data: Any, r
         dataset_info=redact(data.info),
         labels=data.labels,
         strategy=recipe.strategy.type,
-        strategy_options=redact(strategy.describe()),
+        strategy_options=redact(strategy_options),
         trainable_params=result.trainable_params,
         total_params=result.total_params,
         hyperparameters=redact(recipe.train.model_dump(mode="json")),

@@ -45,9 +45,11 @@ def _mse(logits: Tensor, labels: Tensor, label_smoothing: float = 0.0) -> Tensor
 
 
 def _token_ce(logits: Tensor, labels: Tensor, label_smoothing: float = 0.0) -> Tensor:
-    return F.cross_entropy(
-        logits.flatten(0, -2), labels.long().flatten(), ignore_index=-100, label_smoothing=label_smoothing
-    )
+    """Mean over the counted tokens; 0 (not the NaN of a mean over nothing) when every label is -100."""
+    flat = labels.long().flatten()
+    total = F.cross_entropy(logits.flatten(0, -2), flat, ignore_index=-100, label_smoothing=label_smoothing,
+                            reduction="sum")
+    return total / (flat != -100).sum().clamp(min=1)
 
 
 def _argmax(logits: Tensor) -> Tensor:

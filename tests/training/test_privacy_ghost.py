@@ -65,9 +65,9 @@ def test_ghost_clipping_takes_examples_whose_tokens_are_all_ignored() -> None:
     x, y = torch.randn(3, 5, 4), torch.randint(0, 3, (3, 5))
     y[1] = -100
 
-    def token_ce(logits: torch.Tensor, labels: torch.Tensor, label_smoothing: float = 0.0) -> torch.Tensor:
-        return F.cross_entropy(logits.flatten(0, 1), labels.flatten(), ignore_index=-100)
+    from hubtune.heads import HEADS
 
+    token_ce = HEADS.get("token_classification").loss
     cfg = PrivacyConfig(noise_multiplier=1.0, max_grad_norm=1.0, clipping="ghost")
     gsm = grad_sample_module(model, cfg)
     opt = dp_optimizer(torch.optim.SGD(model.parameters(), lr=0.0), cfg, 0.0, expected_batch_size=3)

@@ -133,19 +133,10 @@ def _task_card(folder: Path, recipe: Recipe, single: Recipe, name: str, view: An
     task_result = RunResult(output_dir=folder, metrics=result.metrics[name], processes=result.processes,
                             trainable_params=sum(p.numel() for p in params if p.requires_grad),
                             total_params=sum(p.numel() for p in params))
+    # the strategy without the whole run's parameter counts: the card counts this task's model
+    options = {k: v for k, v in strategy.describe().items() if k not in ("trainable_params", "trainable_share")}
     _card(folder, single.model_copy(update={"hub": single.hub.model_copy(update={"repo_id": None})}), view,
-          _TaskStrategy(strategy), data, task_result, images, {}, notes=[note])
-
-
-class _TaskStrategy:
-    """The run's strategy as one task's card shows it: without the whole model's parameter counts
-    (the card counts this task's model: the backbone and its head)."""
-
-    def __init__(self, strategy: Any) -> None:
-        self.strategy = strategy
-
-    def describe(self) -> dict[str, Any]:
-        return {k: v for k, v in self.strategy.describe().items() if k not in ("trainable_params", "trainable_share")}
+          options, data, task_result, images, {}, notes=[note])
 
 
 def _card(staging: Path, recipe: Recipe, model: Any, strategy: Any, result: Any, tasks: list[dict[str, Any]],

@@ -17,9 +17,11 @@ uses Opacus's ghost clipping (per-sample gradient norms, no per-sample gradients
 from __future__ import annotations
 
 import base64
+import contextlib
 import math
 import time
 import warnings
+from collections.abc import Iterator
 from typing import Any
 
 import torch
@@ -78,10 +80,17 @@ def eval_frozen_batchnorm(model: nn.Module) -> None:
             m.eval()
 
 
+@contextlib.contextmanager
+def _quiet_rdp() -> Iterator[None]:
+    """Silence Opacus's 'optimal order is the largest/smallest alpha' (a looser but valid RDP bound)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Optimal order is the (largest|smallest) alpha")
+        yield
+
+
 def _solve_noise(cfg: PrivacyConfig, delta: float, sample_rate: float, steps: int) -> float:
     """σ that spends ``cfg.target_epsilon`` in ``steps`` steps (Opacus's search, within 0.01 of ε)."""
-    with warnings.catch_warnings():  # RDP: 'optimal order is the largest alpha' (a looser but valid bound)
-        warnings.filterwarnings("ignore", message="Optimal order is the (largest|smallest) alpha")
+    with _quiet_rdp():
         return float(get_noise_multiplier(target_epsilon=cfg.target_epsilon, target_delta=delta,
                                           sample_rate=sample_rate, steps=steps, accountant=cfg.accountant,
                                           epsilon_tolerance=0.01))
@@ -99,8 +108,7 @@ def check_accountable(cfg: PrivacyConfig, noise_multiplier: float, sample_rate: 
         return
     rdp = RDPAccountant()
     rdp.history = [(noise_multiplier, sample_rate, steps)]
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="Optimal order is the")
+    with _quiet_rdp():
         bound = float(rdp.get_epsilon(delta=delta))
     if bound > PRV_MAX_RDP_EPSILON:
         raise RecipeError(f"privacy.noise_multiplier {noise_multiplier:g} over {steps} steps at sample rate "
@@ -138,12 +146,8 @@ def dp_optimizer(inner: torch.optim.Optimizer, cfg: PrivacyConfig, noise_multipl
 
 
 def per_sample_losses(loss: Any, logits: torch.Tensor, labels: torch.Tensor, label_smoothing: float) -> torch.Tensor:
-    """Each example's loss (``loss`` is a head's batch-mean loss), for ghost clipping. An example whose
-    labels are all ignored (-100, e.g. a sentence of padding and sub-word tokens) contributes 0, not the
-    NaN of a mean over nothing (which would poison the whole step's gradient norms)."""
-    ignored = (labels == -100).reshape(len(labels), -1).all(1).tolist()
-    return torch.stack([logits[i].sum() * 0.0 if ignored[i] else loss(logits[i:i + 1], labels[i:i + 1], label_smoothing)
-                        for i in range(len(labels))])
+    """Each example's loss (``loss`` is a head's batch-mean loss): the DP step's per-example objective."""
+    return torch.stack([loss(logits[i:i + 1], labels[i:i + 1], label_smoothing) for i in range(len(labels))])
 
 
 def ghost_backward(gsm: nn.Module, optimizer: Any, losses: torch.Tensor) -> None:
@@ -279,8 +283,7 @@ class PrivateTraining:
         """ε spent so far at this run's δ (0 before the first step)."""
         if not self.accountant.history:
             return 0.0
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message="Optimal order is the (largest|smallest) alpha")
+        with _quiet_rdp():
             return float(self.accountant.get_epsilon(delta=self.delta))
 
     def _log_epsilon(self, bar: Any) -> None:
